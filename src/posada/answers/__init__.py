@@ -1,0 +1,1 @@
+"""Answering a guest's message: the pipeline, its responders and its routes."""

@@ -1,0 +1,25 @@
+"""The `posada` command: one module per command group, registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from posada.cli import ask, db, demo, ingest, reservations, serve
+
+app = typer.Typer(
+    name="posada",
+    help="posada: a fast, low-cost AI concierge for hotels.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("ingest")(ingest.ingest)
+app.command("ask")(ask.ask)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(reservations.app, name="reservations")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

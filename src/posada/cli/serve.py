@@ -1,0 +1,27 @@
+"""`posada serve`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from posada.cli._common import load_settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Serve the guest API on the configured or embedded database."""
+    settings = load_settings()
+    uvicorn.run(
+        "posada.app:create_app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+    )

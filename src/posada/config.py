@@ -1,0 +1,83 @@
+"""posada's settings: one validated object, read from `POSADA_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from posada.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Everything posada can be told; defaults serve the embedded demo on one machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="POSADA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["dev", "prod"] = "dev"
+    data_dir: Path = Path(".posada")
+    database_url: SecretStr | None = None
+    database_name: str = "posada"
+    pool_min_size: int = Field(default=1, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_hours: int = Field(default=24 * 14, ge=1)
+    login_days_before: int = Field(
+        default=2, ge=0, description="days before check-in a guest may already log in"
+    )
+
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_dim: int = Field(default=384, ge=8)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+    retrieval_k: int = Field(default=5, ge=1, le=50)
+    retrieval_candidates: int = Field(default=40, ge=5, le=400)
+    # A passage is relevant when the question is this similar to it, or when this share of
+    # the question's words appear in it; below both, posada says it does not know.
+    min_similarity: float = Field(default=0.5, ge=0, le=1)
+    min_coverage: float = Field(default=0.5, ge=0, le=1)
+    # An FAQ entry answers only the same question: this share of the FAQ question's words
+    # must be in the guest's ("check-in" never answers "check-out"), and it must be this similar.
+    faq_min_coverage: float = Field(default=1.0, ge=0, le=1)
+    faq_min_similarity: float = Field(default=0.5, ge=0, le=1)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_prod(self) -> Settings:
+        if self.env == "prod":
+            if self.jwt_secret is None:
+                raise ValueError("POSADA_JWT_SECRET must be set when POSADA_ENV=prod")
+            if len(self.jwt_secret.get_secret_value()) < 32:
+                raise ValueError("POSADA_JWT_SECRET must be at least 32 characters")
+            if self.database_url is None:
+                raise ValueError("POSADA_DATABASE_URL must be set when POSADA_ENV=prod")
+        if self.embedding_provider == "openai" and self.openai_api_key is None:
+            raise ValueError("POSADA_OPENAI_API_KEY is required for embedding_provider=openai")
+        return self
+
+    @cached_property
+    def signing_secret(self) -> str:
+        """The JWT secret: configured, or generated once and kept in the data dir (dev only)."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / "jwt_secret"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot keep the JWT secret in {path}: {exc}") from exc

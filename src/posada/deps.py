@@ -1,0 +1,47 @@
+"""Typed FastAPI dependencies: the runtime, its settings and the verified guest."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from posada.config import Settings
+from posada.errors import NotAuthorized, Unavailable
+from posada.guests.tokens import GuestClaims, verify_token
+from posada.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime the app opened at start."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise Unavailable("posada is starting")
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    """The settings in force."""
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_guest(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> GuestClaims:
+    """The guest a valid Bearer token names; 401 otherwise. The tenant comes from here only."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise NotAuthorized("log in first: a Bearer token is required")
+    return verify_token(credentials.credentials, secret=settings.signing_secret)
+
+
+GuestDep = Annotated[GuestClaims, Depends(get_guest)]

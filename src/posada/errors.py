@@ -1,0 +1,49 @@
+"""posada's errors, one small hierarchy mapped to HTTP in one handler (`posada.app`).
+
+PosadaError                 base; never raised itself
+├── ConfigurationError      bad or missing settings, missing extension (not HTTP)
+├── InvalidInput   -> 422   a request or file that cannot be used; names the field or line
+├── NotAuthorized  -> 401   missing, expired or forged token; wrong login
+├── NotFound       -> 404   unknown tenant, conversation, unit
+└── Unavailable    -> 503   the database or model is not ready
+"""
+
+from __future__ import annotations
+
+
+class PosadaError(Exception):
+    """Base of every error posada raises on purpose."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(PosadaError):
+    """Settings or environment that posada cannot run with."""
+
+
+class InvalidInput(PosadaError):
+    """Input that cannot be used; the message names the field or the line."""
+
+    status_code = 422
+
+
+class NotAuthorized(PosadaError):
+    """Authentication failed; the message never says which part was wrong."""
+
+    status_code = 401
+
+
+class NotFound(PosadaError):
+    """The named thing does not exist, or is not this caller's to see."""
+
+    status_code = 404
+
+
+class Unavailable(PosadaError):
+    """A dependency (database, model) is not ready."""
+
+    status_code = 503

@@ -1,0 +1,1 @@
+"""Guests: reservations, login and conversations."""

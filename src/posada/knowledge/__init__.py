@@ -1,0 +1,1 @@
+"""A hotel's knowledge: ingest of Markdown documents, FAQ extraction and retrieval."""

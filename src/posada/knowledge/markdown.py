@@ -1,0 +1,347 @@
+"""Parse a Markdown document with YAML front matter into sections, chunks and FAQ entries.
+
+Pure functions, no I/O: the ingest service reads files and stores what this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+
+from posada.errors import InvalidInput
+
+MAX_CHUNK_CHARS = 1000  # all-MiniLM-L6-v2 reads 256 word pieces, about this many characters
+HEADING_SEPARATOR = " › "
+
+
+class DocumentError(InvalidInput):
+    """A document that cannot be ingested; names the file and line."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        super().__init__(f"{source}:{line}: {message}")
+        self.source = source
+        self.line = line
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """The unit a document describes (accommodation) or belongs to (manual)."""
+
+    slug: str
+    name: str
+    unit_type: str | None = None
+    capacity: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable passage: the heading path it sits under and its text."""
+
+    ordinal: int
+    heading: str
+    content: str
+
+    @property
+    def embedding_text(self) -> str:
+        """What the embedding model reads: heading and text together."""
+        return f"{self.heading}\n{self.content}"
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    """A question the document answers, and the chunk holding the answer."""
+
+    question: str
+    answer: str
+    chunk_ordinal: int
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """Everything ingest needs from one file."""
+
+    source: str
+    title: str
+    language: str | None
+    metadata: dict[str, Any]
+    content_hash: str
+    chunks: list[Chunk]
+    faqs: list[FaqEntry]
+    accommodation: UnitInfo | None  # set when the document describes a unit
+    manual_for: UnitInfo | None  # set when the document is private to a unit
+    warnings: list[str] = field(default_factory=list)
+
+
+def slugify(text: str) -> str:
+    """ASCII, lowercase, hyphen-separated: 'Habitación Kaya' -> 'habitacion-kaya'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def is_question(text: str) -> bool:
+    """A heading that asks something: '¿...?' or '...?'."""
+    stripped = text.strip()
+    return stripped.endswith("?") or stripped.startswith("¿")
+
+
+def parse_document(source: str, text: str, *, unit_override: str | None = None) -> ParsedDocument:
+    """Parse one document; raise DocumentError naming the line of the first problem."""
+    if "\x00" in text:
+        raise DocumentError(source, 1, "binary content, not a Markdown document")
+    metadata, body, body_line, warnings = _split_front_matter(source, text)
+    title = _title(metadata, body, source)
+    accommodation = _accommodation(metadata, source, title)
+    manual_for = _manual_unit(metadata, source, unit_override)
+    chunks = _chunks(body, title)
+    chunks += _facts_chunk(metadata, title, len(chunks))
+    if not chunks:
+        raise DocumentError(source, body_line, "the document has no text to answer from")
+    digest = hashlib.sha256(f"{unit_override or ''}\n{text}".encode()).hexdigest()
+    return ParsedDocument(
+        source=source,
+        title=title,
+        language=_get(metadata, "language"),
+        metadata=_jsonable(metadata),
+        content_hash=digest,
+        chunks=chunks,
+        faqs=_faqs(chunks),
+        accommodation=accommodation,
+        manual_for=manual_for,
+        warnings=warnings,
+    )
+
+
+def _split_front_matter(source: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
+    """(front matter, body, line where the body starts, warnings).
+
+    Split by hand to keep line numbers. A front-matter line YAML cannot read is dropped
+    with a warning (real documents have stray indentation), as long as the rest parses:
+    the body is what guests need.
+    """
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return {}, text, 1, []
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+    if end is None:
+        raise DocumentError(source, 1, "front matter opened with '---' is never closed")
+    front = lines[1:end]
+    numbers = list(range(2, end + 1))  # each kept line's number in the file
+    warnings: list[str] = []
+    for _attempt in range(4):
+        try:
+            loaded = yaml.safe_load("".join(front)) if "".join(front).strip() else {}
+            break
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            bad = mark.line if mark is not None else -1
+            if not 0 <= bad < len(front):
+                line = numbers[bad] if 0 <= bad < len(numbers) else end + 1
+                raise DocumentError(source, line, f"invalid YAML front matter: {problem}") from exc
+            warnings.append(f"{source}:{numbers[bad]}: front matter line ignored ({problem})")
+            del front[bad], numbers[bad]
+    else:
+        raise DocumentError(source, 2, "invalid YAML front matter")
+    if not isinstance(loaded, dict):
+        raise DocumentError(source, 2, "front matter must be a YAML mapping")
+    return loaded, "".join(lines[end + 1 :]), end + 2, warnings
+
+
+def _get(metadata: dict[str, Any], key: str) -> Any:
+    """A key at the top level or under `document:` (both layouts are in use)."""
+    if key in metadata:
+        return metadata[key]
+    document = metadata.get("document")
+    return document.get(key) if isinstance(document, dict) else None
+
+
+def _title(metadata: dict[str, Any], body: str, source: str) -> str:
+    title = _get(metadata, "title")
+    if isinstance(title, str) and title.strip():
+        return title.strip()
+    match = re.search(r"^#\s+(.+)$", body, flags=re.MULTILINE)
+    if match:
+        return _clean_heading(match[1])
+    stem = source.rsplit("/", 1)[-1].removesuffix(".md")
+    return stem.replace("-", " ").replace("_", " ").title()
+
+
+def _accommodation(metadata: dict[str, Any], source: str, title: str) -> UnitInfo | None:
+    details = metadata.get("accommodation")
+    destination = metadata.get("destination")
+    is_unit = (
+        isinstance(details, dict)
+        or _get(metadata, "category") == "accommodations"
+        or (isinstance(destination, dict) and destination.get("table") == "accommodation_units")
+    )
+    if not is_unit:
+        return None
+    details = details if isinstance(details, dict) else {}
+    stem = source.rsplit("/", 1)[-1].removesuffix(".md")
+    slug = slugify(str(metadata.get("unit_slug") or stem))
+    name = metadata.get("unit_name") or details.get("name") or stem.replace("-", " ").title()
+    capacity = details.get("capacity")
+    return UnitInfo(
+        slug=slug,
+        name=str(name),
+        unit_type=str(details["unit_type"]) if details.get("unit_type") else None,
+        capacity=int(capacity) if isinstance(capacity, int) else None,
+        details=_jsonable(details),
+    )
+
+
+def _manual_unit(
+    metadata: dict[str, Any], source: str, unit_override: str | None
+) -> UnitInfo | None:
+    if unit_override:
+        return UnitInfo(slug=slugify(unit_override), name=unit_override)
+    reference = metadata.get("unit_reference")
+    private = _get(metadata, "access_level") == "guest_only"
+    if not isinstance(reference, dict):
+        if private or reference is not None:
+            raise DocumentError(
+                source,
+                1,
+                "a guest_only document needs `unit_reference: {unit_name: ...}` or --unit",
+            )
+        return None
+    name = reference.get("unit_name")
+    unit_id = reference.get("unit_id")
+    if name:
+        return UnitInfo(slug=slugify(str(name)), name=str(name))
+    if unit_id:
+        return UnitInfo(slug=slugify(str(unit_id)), name=str(unit_id))
+    raise DocumentError(source, 1, "unit_reference names no unit (unit_name or unit_id)")
+
+
+def _clean_heading(text: str) -> str:
+    text = re.sub(r"\{#[^}]*\}", "", text)  # {#anchor}
+    return _clean_inline(text).strip(" :")
+
+
+def _clean_inline(text: str) -> str:
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images
+    text = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", text)  # links keep their address
+    text = text.replace("**", "").replace("__", "")
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _clean_block(lines: list[str]) -> str:
+    kept = []
+    for line in lines:
+        stripped = line.strip()
+        if re.fullmatch(r"(-{3,}|\*{3,}|_{3,})", stripped) or stripped.startswith("<!--"):
+            continue
+        kept.append(_clean_inline(line.rstrip()))
+    text = "\n".join(kept)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _sections(body: str) -> list[tuple[list[str], str]]:
+    """(heading path, text under that heading) in document order; markdown-it finds headings."""
+    tokens = MarkdownIt("commonmark").parse(body)
+    lines = body.splitlines()
+    marks: list[tuple[int, int, int, str]] = []  # (level, first line, line after, text)
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open" and token.map is not None:
+            marks.append((int(token.tag[1]), token.map[0], token.map[1], tokens[index + 1].content))
+    sections: list[tuple[list[str], str]] = []
+    first = marks[0][1] if marks else len(lines)
+    sections.append(([], _clean_block(lines[:first])))
+    path: list[tuple[int, str]] = []
+    for position, (level, _start, after, text) in enumerate(marks):
+        path = [(lvl, txt) for lvl, txt in path if lvl < level] + [(level, _clean_heading(text))]
+        end = marks[position + 1][1] if position + 1 < len(marks) else len(lines)
+        sections.append(([txt for _, txt in path if txt], _clean_block(lines[after:end])))
+    return sections
+
+
+def _chunks(body: str, title: str) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for path, text in _sections(body):
+        if not text:
+            continue  # a heading with nothing under it lives on in its children's paths
+        if not path or slugify(path[0]) != slugify(title):
+            path = [title, *path]
+        heading = HEADING_SEPARATOR.join(path)
+        for piece in _split(text):
+            chunks.append(Chunk(ordinal=len(chunks), heading=heading, content=piece))
+    return chunks
+
+
+def _split(text: str) -> list[str]:
+    """Pieces of at most MAX_CHUNK_CHARS, cut between paragraphs, then lines, where possible."""
+    if len(text) <= MAX_CHUNK_CHARS:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for block in re.split(r"(\n\n|\n)", text):
+        if len(current) + len(block) > MAX_CHUNK_CHARS and current.strip():
+            pieces.append(current.strip())
+            current = ""
+        while len(block) > MAX_CHUNK_CHARS:  # one enormous line: cut it
+            pieces.append(block[:MAX_CHUNK_CHARS].strip())
+            block = block[MAX_CHUNK_CHARS:]
+        current += block
+    if current.strip():
+        pieces.append(current.strip())
+    return pieces
+
+
+_QA = re.compile(r"^Q:\s*(?P<q>.+?)\s*\n+A:\s*(?P<a>.*?)(?=^Q:|\Z)", re.MULTILINE | re.DOTALL)
+
+
+def _faqs(chunks: list[Chunk]) -> list[FaqEntry]:
+    """Question headings with their answer, and 'Q: ... A: ...' pairs inside sections."""
+    entries: list[FaqEntry] = []
+    seen: set[str] = set()
+    for chunk in chunks:
+        last = chunk.heading.split(HEADING_SEPARATOR)[-1]
+        found = [(last, chunk.content)] if is_question(last) else []
+        found += [(m["q"], m["a"]) for m in _QA.finditer(chunk.content)]
+        for question, answer in found:
+            question, answer = question.strip(), answer.strip()
+            if answer and question.lower() not in seen:
+                seen.add(question.lower())
+                entries.append(FaqEntry(question, answer, chunk.ordinal))
+    return entries
+
+
+_FACT_SECTIONS = ("business", "accommodation")
+
+
+def _facts_chunk(metadata: dict[str, Any], title: str, ordinal: int) -> list[Chunk]:
+    """Listings keep hours, prices and phones in front matter; make them answerable."""
+    lines: list[str] = []
+    for key in _FACT_SECTIONS:
+        section = metadata.get(key)
+        if not isinstance(section, dict):
+            continue
+        for name, value in section.items():
+            if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+                value = ", ".join(str(v) for v in value)
+            if isinstance(value, str | int | float) and str(value).strip() and name != "images":
+                lines.append(f"{str(name).replace('_', ' ')}: {value}")
+    if not lines:
+        return []
+    return [
+        Chunk(ordinal=ordinal, heading=f"{title}{HEADING_SEPARATOR}datos", content="\n".join(lines))
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML gives dates and other types JSON cannot hold; keep the rest as it is."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -1,0 +1,180 @@
+"""Retrieval in one round trip: fused vector + full-text chunks and FAQ candidates together.
+
+One SQL statement returns, filtered to what this guest may see (the tenant's `hotel`
+chunks, the `unit` chunks of the guest's own unit, shared `tourism` chunks):
+
+- the top-k chunks by reciprocal rank fusion of vector similarity and full-text rank;
+- the best FAQ candidates by vector similarity and by full-text rank.
+
+The full-text side matters: the local model was trained mostly on English, most guests
+write Spanish. Each row also says how much of the question's vocabulary it covers, which
+the answer stage uses as its relevance and FAQ guard signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from posada.db.pool import AsyncConn
+from posada.providers.embeddings import Vectors
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Whose knowledge a question may draw on. Always built from a verified token or CLI flag."""
+
+    tenant_id: int
+    unit_id: int | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk or FAQ entry with every signal that ranked it."""
+
+    kind: Literal["chunk", "faq"]
+    id: int
+    chunk_id: int | None
+    title: str
+    source: str
+    scope: str
+    heading: str
+    text: str  # the chunk's text, or the FAQ's answer
+    question: str | None  # FAQ only
+    score: float  # fused score (chunks) or similarity (FAQ)
+    similarity: float  # cosine similarity of the question to this row's embedding
+    vector_rank: int | None
+    text_rank: int | None
+    coverage: float  # share of the question's words found in this row
+    question_coverage: float  # FAQ only: share of the FAQ question's words in the guest's
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Everything one lookup returned."""
+
+    chunks: list[Hit]
+    faqs: list[Hit]
+
+
+_VISIBLE = """(({a}.tenant_id = %(tenant)s AND ({a}.scope = 'hotel'
+                OR ({a}.scope = 'unit' AND {a}.unit_id = %(unit)s)))
+           OR {a}.scope = 'tourism')"""
+
+# Only constants are interpolated below; every value is a query parameter.
+_SQL = f"""
+WITH q AS (
+    SELECT lexemes,
+           CASE WHEN cardinality(lexemes) > 0 THEN
+               array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(lexemes) l), ' | ')
+                   ::tsquery
+           END AS tsq
+    FROM (SELECT tsvector_to_array(to_tsvector('posada_es', %(text)s)
+                                   || to_tsvector('posada_en', %(text)s)) AS lexemes) words
+),
+vec AS (
+    SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM (
+        SELECT c.id, c.embedding <=> %(emb)s AS dist FROM chunks c
+        WHERE {_VISIBLE.format(a="c")}
+        ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s) nearest
+),
+fts AS (
+    SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk FROM (
+        SELECT c.id, ts_rank(c.tsv, q.tsq) AS rank FROM chunks c, q
+        WHERE q.tsq IS NOT NULL AND c.tsv @@ q.tsq AND {_VISIBLE.format(a="c")}
+        ORDER BY rank DESC LIMIT %(candidates)s) matching
+),
+fused AS (
+    SELECT id, sum(score) AS score, min(vrnk) AS vrnk, min(frnk) AS frnk FROM (
+        SELECT id, %(w_vec)s / ({RRF_K} + rnk) AS score, rnk AS vrnk, NULL::bigint AS frnk FROM vec
+        UNION ALL
+        SELECT id, %(w_fts)s / ({RRF_K} + rnk), NULL, rnk FROM fts) ranked
+    GROUP BY id ORDER BY sum(score) DESC, id LIMIT %(k)s
+),
+faq_candidates AS (
+    (SELECT f.id FROM faq f WHERE {_VISIBLE.format(a="f")}
+     ORDER BY f.embedding <=> %(emb)s LIMIT %(faq_k)s)
+    UNION
+    (SELECT f.id FROM faq f, q
+     WHERE q.tsq IS NOT NULL AND f.question_tsv @@ q.tsq AND {_VISIBLE.format(a="f")}
+     ORDER BY ts_rank(f.question_tsv, q.tsq) DESC LIMIT %(faq_k)s)
+)
+SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.scope, c.heading,
+       c.content AS text, NULL AS question, fused.score::float8,
+       1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk, fused.frnk,
+       (SELECT count(*) FROM unnest(q.lexemes) l
+        WHERE l = ANY(tsvector_to_array(c.tsv)))::float8 / greatest(cardinality(q.lexemes), 1),
+       0::float8
+FROM fused JOIN chunks c ON c.id = fused.id JOIN documents d ON d.id = c.document_id, q
+UNION ALL
+SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.scope, f.question, f.answer, f.question,
+       1 - (f.embedding <=> %(emb)s), 1 - (f.embedding <=> %(emb)s), NULL, NULL,
+       (SELECT count(*) FROM unnest(q.lexemes) l
+        WHERE l = ANY(tsvector_to_array(f.question_tsv)))::float8
+           / greatest(cardinality(q.lexemes), 1),
+       (SELECT count(*) FROM unnest(tsvector_to_array(f.question_tsv)) l
+        WHERE l = ANY(q.lexemes))::float8
+           / greatest(cardinality(tsvector_to_array(f.question_tsv)), 1)
+FROM faq_candidates JOIN faq f ON f.id = faq_candidates.id
+     JOIN documents d ON d.id = f.document_id, q
+"""
+
+
+async def retrieve(
+    conn: AsyncConn,
+    *,
+    visibility: Visibility,
+    text: str,
+    embedding: Vectors,
+    k: int = 5,
+    candidates: int = 40,
+    faq_k: int = 3,
+    weights: tuple[float, float] = (1.0, 1.0),
+) -> Retrieved:
+    """Top-k chunks and FAQ candidates this guest may see, in one statement.
+
+    `weights` (vector, full-text) scale each side of the fusion; (1, 0) or (0, 1) measure
+    one side alone.
+    """
+    cur = await conn.execute(
+        _SQL,
+        {
+            "tenant": visibility.tenant_id,
+            "unit": visibility.unit_id,
+            "text": text,
+            "emb": np.asarray(embedding, dtype=np.float32),
+            "candidates": candidates,
+            "k": k,
+            "faq_k": faq_k,
+            "w_vec": weights[0],
+            "w_fts": weights[1],
+        },
+    )
+    chunks: list[Hit] = []
+    faqs: list[Hit] = []
+    for row in await cur.fetchall():
+        hit = Hit(
+            kind=row[0],
+            id=row[1],
+            chunk_id=row[2],
+            title=row[3],
+            source=row[4],
+            scope=row[5],
+            heading=row[6],
+            text=row[7],
+            question=row[8],
+            score=row[9],
+            similarity=row[10],
+            vector_rank=row[11],
+            text_rank=row[12],
+            coverage=row[13],
+            question_coverage=row[14],
+        )
+        (chunks if hit.kind == "chunk" else faqs).append(hit)
+    chunks.sort(key=lambda h: (-h.score, h.id))
+    faqs.sort(key=lambda h: (-h.similarity, h.id))
+    return Retrieved(chunks=chunks, faqs=faqs)

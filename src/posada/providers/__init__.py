@@ -1,0 +1,1 @@
+"""Outside calls behind small Protocols: embeddings now, LLMs later."""

