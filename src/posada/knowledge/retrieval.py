@@ -41,7 +41,9 @@ class Hit:
     chunk_id: int | None
     title: str
     source: str
+    tenant_id: int | None
     scope: str
+    unit_id: int | None
     heading: str
     text: str  # the chunk's text, or the FAQ's answer
     question: str | None  # FAQ only
@@ -103,7 +105,8 @@ faq_candidates AS (
      WHERE q.tsq IS NOT NULL AND f.question_tsv @@ q.tsq AND {_VISIBLE.format(a="f")}
      ORDER BY ts_rank(f.question_tsv, q.tsq) DESC LIMIT %(faq_k)s)
 )
-SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.scope, c.heading,
+SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.tenant_id, c.scope,
+       c.unit_id, c.heading,
        c.content AS text, NULL AS question, fused.score::float8,
        1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk, fused.frnk,
        (SELECT count(*) FROM unnest(q.lexemes) l
@@ -111,7 +114,8 @@ SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.scope, c.he
        0::float8
 FROM fused JOIN chunks c ON c.id = fused.id JOIN documents d ON d.id = c.document_id, q
 UNION ALL
-SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.scope, f.question, f.answer, f.question,
+SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_id,
+       f.question, f.answer, f.question,
        1 - (f.embedding <=> %(emb)s), 1 - (f.embedding <=> %(emb)s), NULL, NULL,
        (SELECT count(*) FROM unnest(q.lexemes) l
         WHERE l = ANY(tsvector_to_array(f.question_tsv)))::float8
@@ -157,23 +161,7 @@ async def retrieve(
     chunks: list[Hit] = []
     faqs: list[Hit] = []
     for row in await cur.fetchall():
-        hit = Hit(
-            kind=row[0],
-            id=row[1],
-            chunk_id=row[2],
-            title=row[3],
-            source=row[4],
-            scope=row[5],
-            heading=row[6],
-            text=row[7],
-            question=row[8],
-            score=row[9],
-            similarity=row[10],
-            vector_rank=row[11],
-            text_rank=row[12],
-            coverage=row[13],
-            question_coverage=row[14],
-        )
+        hit = Hit(*row)  # the SELECT lists the columns in field order
         (chunks if hit.kind == "chunk" else faqs).append(hit)
     chunks.sort(key=lambda h: (-h.score, h.id))
     faqs.sort(key=lambda h: (-h.similarity, h.id))

@@ -1,0 +1,135 @@
+"""One embedded PostgreSQL and one loaded model per test session, with the demo hotel in it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from posada.app import create_app
+from posada.config import Settings
+from posada.demo import DEMO_SLUG, load_demo
+from posada.runtime import Runtime
+from posada.tenants.service import Tenant, ensure_tenant
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the session's own embedded server; nothing read from the environment."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path_factory.mktemp("posada-data"),
+        jwt_secret=SecretStr(JWT_SECRET),
+        database_url=None,
+    )
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The real thing: embedded PostgreSQL with pgvector, migrations, the local model, the demo."""
+    opened = await Runtime.open(settings)
+    await load_demo(opened, today=date.today())
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture(scope="session")
+async def demo_tenant(runtime: Runtime) -> Tenant:
+    """The demo hotel, Hotel Casa Azul."""
+    async with runtime.pool.connection() as conn:
+        return await ensure_tenant(conn, slug=DEMO_SLUG)
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in process."""
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://posada.test") as http:
+        yield http
+
+
+@dataclass(frozen=True)
+class Stay:
+    """A current demo reservation: how its guest logs in."""
+
+    tenant: str
+    unit: str
+    unit_id: int
+    reservation_id: int
+    check_in: date
+    phone_last4: str
+
+
+StayFinder = Callable[[str], Awaitable[Stay]]
+
+
+@pytest.fixture
+def current_stay(runtime: Runtime) -> StayFinder:
+    """Find the current stay in a demo unit (by slug)."""
+
+    async def find(unit: str, tenant: str = DEMO_SLUG) -> Stay:
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT u.id, r.id, r.check_in, r.phone_last4
+                   FROM reservations r JOIN units u ON u.id = r.unit_id
+                   JOIN tenants t ON t.id = r.tenant_id
+                   WHERE t.slug = %s AND u.slug = %s AND r.status <> 'cancelled'
+                     AND r.check_in <= current_date AND current_date < r.check_out
+                   ORDER BY r.id LIMIT 1""",
+                (tenant, unit),
+            )
+            row = await cur.fetchone()
+        assert row is not None, f"the demo has no current stay in {unit}"
+        return Stay(tenant, unit, row[0], row[1], row[2], row[3])
+
+    return find
+
+
+LoginAs = Callable[[str], Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def login_as(client: httpx.AsyncClient, current_stay: StayFinder) -> LoginAs:
+    """Log in as the current guest of a unit; returns the Authorization header."""
+
+    async def login(unit: str) -> dict[str, str]:
+        stay = await current_stay(unit)
+        response = await client.post(
+            "/api/guest/login",
+            json={
+                "tenant": stay.tenant,
+                "check_in": stay.check_in.isoformat(),
+                "phone_last4": stay.phone_last4,
+            },
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+    return login
+
+
+@pytest.fixture
+async def new_tenant(runtime: Runtime) -> Tenant:
+    """A fresh tenant of its own for a test that writes."""
+    async with runtime.pool.connection() as conn:
+        return await ensure_tenant(conn, slug=f"t-{uuid.uuid4().hex[:10]}", name="Test Hotel")
+
+
+def write_docs(root: Path, files: dict[str, str]) -> Path:
+    """Write a folder of documents for a test to ingest."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
