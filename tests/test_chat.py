@@ -64,8 +64,10 @@ async def test_check_in_and_check_out_do_not_share_an_answer(
     auth = await login_as("caracola")
     check_in = (await _chat(client, auth, "¿A qué hora es el check-in?")).json()
     check_out = (await _chat(client, auth, "¿A qué hora es el check-out?")).json()
-    assert "15:00" in check_in["answer"] and "11:00" not in check_in["answer"]
-    assert "11:00" in check_out["answer"] and "15:00" not in check_out["answer"]
+    assert "15:00" in check_in["answer"]
+    assert "11:00" not in check_in["answer"]
+    assert "11:00" in check_out["answer"]
+    assert "15:00" not in check_out["answer"]
 
 
 async def test_passage_answer_for_a_question_not_in_the_faq(
@@ -191,7 +193,9 @@ async def test_one_hotels_guest_never_reaches_anothers_knowledge(
         tmp_path,
         {
             "faq.md": "# FAQ\n\n## ¿A qué hora abre el bar?\nEl bar abre a las 17:40.\n",
-            "units/torre.md": "---\ncategory: accommodations\nunit_name: Torre\n---\n# Torre\nSuite.\n",
+            "units/torre.md": (
+                "---\ncategory: accommodations\nunit_name: Torre\n---\n# Torre\nSuite.\n"
+            ),
             "manuals/torre.md": (
                 "---\naccess_level: guest_only\nunit_reference:\n  unit_name: Torre\n---\n"
                 "# Manual Torre\n\n## Wi-Fi\nLa clave del wifi es FaroSecreto-8812.\n"
@@ -229,7 +233,8 @@ async def test_one_hotels_guest_never_reaches_anothers_knowledge(
         "Torre wifi password",
     ):
         answer = (await _chat(client, demo_guest, question)).json()
-        assert "FaroSecreto-8812" not in answer["answer"] and "17:40" not in answer["answer"]
+        assert "FaroSecreto-8812" not in answer["answer"]
+        assert "17:40" not in answer["answer"]
         assert all(s["source"] not in ("faq.md", "manuals/torre.md") for s in answer["sources"])
     stolen = await _chat(client, demo_guest, "hola", theirs["conversation_id"])
     assert stolen.status_code == 404

@@ -1,4 +1,4 @@
-"""Embedding providers: the real local model, and the OpenAI client through an injected transport."""
+"""Embedding providers: the real local model; the OpenAI client through an injected transport."""
 
 from __future__ import annotations
 

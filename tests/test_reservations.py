@@ -85,5 +85,5 @@ async def test_a_bad_row_is_reported_by_line_and_nothing_is_written(
 
 async def test_missing_columns_are_reported(runtime: Runtime, hotel: Tenant) -> None:
     async with runtime.pool.connection() as conn:
-        with pytest.raises(InvalidInput, match="missing column.*phone_last4"):
+        with pytest.raises(InvalidInput, match=r"missing column.*phone_last4"):
             await import_reservations(conn, tenant=hotel, csv_text="external_ref,unit\nR1,sol\n")

@@ -24,7 +24,7 @@ QUESTIONS = [
 async def _unit_ids(runtime: Runtime, tenant: Tenant) -> dict[str, int]:
     async with runtime.pool.connection() as conn:
         cur = await conn.execute("SELECT slug, id FROM units WHERE tenant_id = %s", (tenant.id,))
-        return {slug: unit_id for slug, unit_id in await cur.fetchall()}
+        return dict(await cur.fetchall())
 
 
 async def test_a_guest_sees_only_their_hotel_their_unit_and_tourism(
