@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from psycopg import AsyncClientCursor
 from rich.console import Console
 from rich.table import Table
 
@@ -48,7 +49,11 @@ from posada.knowledge.retrieval import Visibility, retrieve
 from posada.providers.embeddings import Vectors
 from posada.runtime import Runtime
 
-console = Console(highlight=False)
+# Rich wraps at 80 columns when not on a terminal; the table needs more.
+console = Console(
+    highlight=False,
+    width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200,
+)
 
 # Short questions guests actually ask, in both languages; cycled to make up the samples.
 QUESTIONS: tuple[str, ...] = (
@@ -285,6 +290,7 @@ async def time_retrieval(
     out: list[float] = []
     hits = 0
     async with runtime.pool.connection() as conn:
+        before = await plan_counts(conn)
         for i in range(RETRIEVAL_WARMUP + samples):
             q = i % len(QUESTIONS)
             start = time.perf_counter()
@@ -300,20 +306,30 @@ async def time_retrieval(
             if i >= RETRIEVAL_WARMUP:
                 out.append(elapsed)
                 hits += len(got.chunks)
-        # psycopg prepares a statement after 5 runs; PostgreSQL may then switch to a
-        # generic plan, which EXPLAIN with bound values never shows.
-        cur = await conn.execute(
-            """SELECT generic_plans, custom_plans FROM pg_prepared_statements
-               WHERE statement LIKE '%%WITH q AS%%' ORDER BY generic_plans DESC LIMIT 1"""
-        )
-        row = await cur.fetchone()
+        after = await plan_counts(conn)
     cache = {
-        "prepared": row is not None,
-        "generic_plans": int(row[0]) if row else 0,
-        "custom_plans": int(row[1]) if row else 0,
+        "generic_plans": after[0] - before[0],
+        "custom_plans": after[1] - before[1],
         "chunks_per_query": hits / max(samples, 1),
     }
     return out, cache
+
+
+async def plan_counts(conn: AsyncConn) -> tuple[int, int]:
+    """(generic, custom) plans this session used for retrieval's prepared statement.
+
+    psycopg prepares a statement on its 5th run; PostgreSQL then plans the next 5 runs with
+    the values (custom plans) and may switch to one generic plan, which EXPLAIN with bound
+    values never shows.
+    """
+    cur = await conn.execute(
+        """SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)
+           FROM pg_prepared_statements WHERE statement LIKE %s""",
+        ("%WITH q AS%",),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def guest_of(conn: AsyncConn, slug: str) -> Visibility:
@@ -362,11 +378,7 @@ async def bench_retrieval(
     samples: int,
 ) -> dict[str, Any]:
     timings, cache = await time_retrieval(runtime, visibility, embeddings, samples)
-    plan_note = (
-        f"{cache['generic_plans']} generic / {cache['custom_plans']} custom plans"
-        if cache["prepared"]
-        else "not prepared"
-    )
+    plan_note = f"{cache['generic_plans']} generic / {cache['custom_plans']} custom plans"
     results.timed(
         key,
         "retrieval",
@@ -553,6 +565,19 @@ _SCAN = re.compile(
 )
 
 
+_SUMMARY = re.compile(r"(Index|Seq|Bitmap Heap) Scan|Planning Time|Execution Time")
+_COST = re.compile(r"\s*\(cost=[^)]*\)")
+_ACTUAL = re.compile(r"\(actual time=[\d.]+\.\.([\d.]+) rows=([\d.]+) loops=(\d+)\)")
+
+
+def plan_line(line: str) -> str:
+    """A plan line without its cost estimate, indented by depth, actuals shortened."""
+    depth = min((len(line) - len(line.lstrip())) // 6, 12)
+    text = _COST.sub("", line.strip().removeprefix("->").strip())
+    text = _ACTUAL.sub(lambda m: f"[{m[1]} ms, {float(m[2]):g} rows × {m[3]}]", text)
+    return "  " * depth + text
+
+
 def plan_findings(plan: list[str]) -> dict[str, Any]:
     text = "\n".join(plan)
     scans = [f"{m[1]} {m[2]}" for m in _SCAN.finditer(text)]
@@ -560,41 +585,93 @@ def plan_findings(plan: list[str]) -> dict[str, Any]:
         "uses": {name: name in text for name in INDEXES},
         "seq_scans": sorted({s.split()[-1] for s in scans if s.startswith("Seq Scan")}),
         "scans": scans,
-        "summary": [
-            line.rstrip()
-            for line in plan
-            if re.search(r"Scan|Execution Time|Planning Time|Rows Removed by Filter", line)
-        ],
+        "summary": [plan_line(line) for line in plan if _SUMMARY.search(line)],
+        "plan": plan,
     }
+
+
+# The SQL types of retrieval's parameters, for PREPARE (kept in step with retrieval.py).
+_PARAM_TYPES = {
+    "tenant": "bigint",
+    "unit": "bigint",
+    "text": "text",
+    "emb": "vector",
+    "candidates": "bigint",
+    "k": "bigint",
+    "faq_k": "bigint",
+    "w_vec": "float8",
+    "w_fts": "float8",
+}
+
+
+def positional(named_sql: str) -> tuple[str, list[str]]:
+    """`%(name)s` placeholders as `$1..$n`, and the names in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, named_sql).replace("%%", "%"), names
 
 
 async def explain_retrieval(
     runtime: Runtime, visibility: Visibility, text: str, embedding: Vectors
 ) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of retrieval's statement with these values bound."""
+    """EXPLAIN (ANALYZE, BUFFERS) of retrieval's statement: custom plan and generic plan.
+
+    The custom plan is what PostgreSQL picks knowing the values (the first runs of a
+    prepared statement); the generic one is what a prepared statement may settle on.
+    """
     params = retrieval_params(runtime, visibility, text, embedding)
-    statement = "EXPLAIN (ANALYZE, BUFFERS) " + retrieval._SQL
+    out: dict[str, Any] = {"question": text, "tenant_id": visibility.tenant_id}
     async with runtime.pool.connection() as conn:
-        cur = await conn.execute(statement, params, prepare=False)
-        plan = [str(row[0]) for row in await cur.fetchall()]
-    found = plan_findings(plan)
-    found["question"] = text
-    found["plan"] = plan
-    return found
+        cur = await conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + retrieval._SQL, params, prepare=False
+        )
+        out["custom"] = plan_findings([str(row[0]) for row in await cur.fetchall()])
+
+        sql, names = positional(retrieval._SQL)
+        try:
+            types = ", ".join(_PARAM_TYPES[name] for name in names)
+        except KeyError as exc:
+            out["generic_error"] = f"unknown parameter {exc}: update _PARAM_TYPES"
+            return out
+        await conn.execute(f"PREPARE posada_bench_retrieval ({types}) AS {sql}")
+        try:
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            client = AsyncClientCursor(conn)
+            await client.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) EXECUTE posada_bench_retrieval ("
+                + ", ".join(["%s"] * len(names))
+                + ")",
+                [params[name] for name in names],
+            )
+            out["generic"] = plan_findings([str(row[0]) for row in await client.fetchall()])
+        finally:
+            await conn.execute("DEALLOCATE posada_bench_retrieval")
+            await conn.execute("RESET plan_cache_mode")
+    return out
 
 
 def print_findings(title: str, found: dict[str, Any]) -> None:
-    uses: dict[str, bool] = found["uses"]
-    marks = "  ".join(
-        f"{name}: {'[green]used[/green]' if used else '[red]not used[/red]'}"
-        for name, used in uses.items()
-    )
-    console.print(f"\n[bold]{title}[/bold]  (question: {found['question']!r})")
-    console.print(f"  {marks}")
-    if found["seq_scans"]:
-        console.print(f"  sequential scans on: {', '.join(found['seq_scans'])}")
-    for line in found["summary"]:
-        console.print(f"  [dim]│[/dim] {line}", soft_wrap=True)
+    console.print(f"\n[bold]{title}[/bold]  (tenant {found['tenant_id']}, {found['question']!r})")
+    for kind in ("custom", "generic"):
+        if kind not in found:
+            console.print(f"  {kind} plan: {found.get(f'{kind}_error', 'not run')}")
+            continue
+        plan = found[kind]
+        uses: dict[str, bool] = plan["uses"]
+        marks = ", ".join(
+            f"{name} {'[green]used[/green]' if used else '[red]not used[/red]'}"
+            for name, used in uses.items()
+        )
+        console.print(f"  [bold]{kind} plan[/bold]: {marks}")
+        if plan["seq_scans"]:
+            console.print(f"    sequential scans on: {', '.join(plan['seq_scans'])}")
+        for line in plan["summary"]:
+            console.print(f"    │ {line}", soft_wrap=True, markup=False)
 
 
 # --------------------------------------------------------------------------- 4. server
@@ -737,7 +814,7 @@ async def bench_server(runtime: Runtime, results: Results, repeat: int, chunks: 
             response.raise_for_status()
             headers = {"Authorization": f"Bearer {response.json()['token']}"}
             latencies: list[float] = []
-            server_totals: list[float] = []
+            stages: dict[str, list[float]] = {}
             layers: dict[str, int] = {}
             conversation: int | None = None
             for question in cycle(QUESTIONS, CHAT_SAMPLES * repeat):
@@ -748,7 +825,8 @@ async def bench_server(runtime: Runtime, results: Results, repeat: int, chunks: 
                 response.raise_for_status()
                 answer = response.json()
                 conversation = int(answer["conversation_id"])
-                server_totals.append(float(answer["timings"].get("total", math.nan)))
+                for stage, ms in answer["timings"].items():
+                    stages.setdefault(str(stage), []).append(float(ms))
                 layers[answer["layer"]] = layers.get(answer["layer"], 0) + 1
             hwm = vm_hwm_bytes(proc.pid)
             rss_end = rss_bytes(proc.pid)
@@ -778,9 +856,12 @@ async def bench_server(runtime: Runtime, results: Results, repeat: int, chunks: 
         "chat_server_total",
         "server",
         "chat pipeline total (server timings)",
-        server_totals,
-        note=", ".join(f"{layer}: {n}" for layer, n in sorted(layers.items())),
+        stages.get("total", [math.nan]),
+        note="layers " + ", ".join(f"{layer}: {n}" for layer, n in sorted(layers.items())),
     )
+    for stage, values in stages.items():
+        if stage != "total":
+            results.timed(f"chat_stage_{stage}", "server", f"  stage {stage}", values)
     peak = max(hwm or 0, sampler.peak)
     results.add(
         Row(
@@ -851,6 +932,13 @@ def print_table(results: Results) -> None:
 async def run(args: argparse.Namespace, data_dir: Path) -> Results:
     results = Results()
     wall = time.perf_counter()
+    load_start = os.getloadavg()
+    cpus = os.cpu_count() or 1
+    if load_start[0] > cpus / 2:
+        console.print(
+            f"[yellow]warning:[/yellow] load average {load_start[0]:.1f} on {cpus} CPUs before"
+            " starting: other work competes for the CPU and will inflate the timings"
+        )
     settings = Settings(data_dir=data_dir, database_url=None, _env_file=None)
     step(f"opening the runtime on a fresh embedded PostgreSQL in {data_dir}")
     start = time.perf_counter()
@@ -865,6 +953,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
         )
     )
     rng = np.random.default_rng(args.seed)
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute("SHOW server_version")
+        row = await cur.fetchone()
+    postgres_version = str(row[0]) if row else "?"
     try:
         await bench_embedding(runtime, results, args.repeat)
         await bench_ingest(runtime, results)
@@ -912,7 +1004,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
             async with runtime.pool.connection() as conn:
                 synthetic = await guest_of(conn, slugs[len(slugs) // 2])
             step(f"retrieval at {total:,} chunks: a synthetic tenant's guest, then casa-azul's")
-            cache = await bench_retrieval(
+            await bench_retrieval(
                 runtime,
                 results,
                 key="retrieve_scale_synthetic",
@@ -936,7 +1028,6 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
             explain["scale_demo"] = await explain_retrieval(
                 runtime, guest, QUESTIONS[0], embeddings[0]
             )
-            explain["scale_synthetic"]["plan_cache"] = cache
         results.explain = explain
 
         await bench_server(runtime, results, args.repeat, total)
@@ -954,9 +1045,22 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
         "embedding_model": settings.embedding_model,
         "retrieval_k": settings.retrieval_k,
         "retrieval_candidates": settings.retrieval_candidates,
+        "postgres": postgres_version,
+        "torch_threads": torch_threads(),
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "wall_seconds": round(time.perf_counter() - wall, 1),
     }
     return results
+
+
+def torch_threads() -> int | None:
+    try:
+        import torch
+
+        return int(torch.get_num_threads())
+    except ImportError:
+        return None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -191,13 +191,11 @@ class MemoEmbedder:
         self.model = inner.model
         self.dimensions = inner.dimensions
         self._memo: dict[str, Vectors] = {}
-        self.calls = 0
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
         """One row per text, computed only for texts not seen before."""
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if todo:
-            self.calls += 1
             vectors = await self.inner.embed_batch(todo)
             for text, vector in zip(todo, vectors, strict=True):
                 self._memo[text] = vector
@@ -241,9 +239,8 @@ class Outcome:
     top: dict[str, list[HitView]]  # top-3 chunks per mode
     answer_leaks: list[str]  # private facts of others in the answer
     retrieval_leaks: list[str]  # private facts of others in any retrieved row
-    expect_rank_k: (
-        int | None
-    )  # 1-based rank of the first chunk with an expect string (k=retrieval_k)
+    # 1-based rank of the first chunk holding an expect string, in the k=retrieval_k lookup
+    expect_rank_k: int | None
     chunks_k: list[HitView]  # the fused k=retrieval_k chunks the answer was drawn from
     faqs: list[HitView]  # FAQ candidates of that lookup
     faq_with_expect: list[HitView]  # of those, the ones whose answer holds an expect string
@@ -447,6 +444,9 @@ def diagnose(o: Outcome, served: Retrieved, settings: Settings) -> str:
     if relevant_rank is None:
         return f"right chunk {right_s} below relevance threshold, answered from another{guard}"
     if relevant_rank == 1 or (relevant_rank == 2 and len(o.sources) == 2):
+        shown = relevant[relevant_rank - 1]
+        if not found(shown.text, o.q.expect):
+            return "right chunk shown, but the expect string is only in its title (dropped)"
         return f"right chunk shown but expect string cut by trim(){guard}"
     return f"wrong chunk ranked first (right one {right_s}){guard}"
 

@@ -1,0 +1,5 @@
+"""`python -m posada` runs the CLI."""
+
+from posada.cli import main
+
+main()
