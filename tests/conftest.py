@@ -25,7 +25,7 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the session's own embedded server; nothing read from the environment."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path_factory.mktemp("posada-data"),
         jwt_secret=SecretStr(JWT_SECRET),
         database_url=None,

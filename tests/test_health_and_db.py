@@ -40,7 +40,7 @@ async def test_schema_has_the_indexes_retrieval_needs(runtime: Runtime) -> None:
         cur = await conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('chunks', 'faq')"
         )
-        indexes = dict(await cur.fetchall())
+        indexes: dict[str, str] = dict(await cur.fetchall())
     assert "USING hnsw (embedding vector_cosine_ops)" in indexes["chunks_embedding_idx"]
     assert "USING gin (tsv)" in indexes["chunks_tsv_idx"]
     assert "USING hnsw" in indexes["faq_embedding_idx"]
@@ -49,7 +49,8 @@ async def test_schema_has_the_indexes_retrieval_needs(runtime: Runtime) -> None:
 async def test_full_text_folds_accents_and_both_languages(runtime: Runtime) -> None:
     async with runtime.pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT to_tsvector('posada_es', 'Habitación') @@ to_tsquery('posada_es', 'habitacion'),"
+            "SELECT to_tsvector('posada_es', 'Habitación')"
+            " @@ to_tsquery('posada_es', 'habitacion'),"
             " to_tsvector('posada_en', 'the rooms') @@ to_tsquery('posada_en', 'room'),"
             " length(to_tsvector('posada_en', 'el la los de que'))"
         )
