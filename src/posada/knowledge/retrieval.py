@@ -7,7 +7,7 @@ chunks, the `unit` chunks of the guest's own unit, shared `tourism` chunks):
 - the best FAQ candidates by vector similarity and by full-text rank.
 
 The full-text side matters: the local model was trained mostly on English, most guests
-write Spanish. Each row also says how much of the question's vocabulary it covers, which
+write Spanish. It also searches the glossary's translations of the question's words. Each row also says how much of the question's vocabulary it covers, which
 the answer stage uses as its relevance and FAQ guard signal.
 """
 
@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from posada.db.pool import AsyncConn
+from posada.knowledge.glossary import translations
 from posada.providers.embeddings import Vectors
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
@@ -71,12 +72,15 @@ _VISIBLE = """(({a}.tenant_id = %(tenant)s AND ({a}.scope = 'hotel'
 _SQL = f"""
 WITH q AS (
     SELECT lexemes,
-           CASE WHEN cardinality(lexemes) > 0 THEN
-               array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(lexemes) l), ' | ')
+           CASE WHEN cardinality(searched) > 0 THEN
+               array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(searched) l), ' | ')
                    ::tsquery
            END AS tsq
     FROM (SELECT tsvector_to_array(to_tsvector('posada_es', %(text)s)
-                                   || to_tsvector('posada_en', %(text)s)) AS lexemes) words
+                                   || to_tsvector('posada_en', %(text)s)) AS lexemes,
+                 tsvector_to_array(to_tsvector('posada_es', %(text)s || ' ' || %(also)s)
+                                   || to_tsvector('posada_en', %(text)s || ' ' || %(also)s))
+                     AS searched) words
 ),
 vec AS (
     SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM (
@@ -150,6 +154,7 @@ async def retrieve(
             "tenant": visibility.tenant_id,
             "unit": visibility.unit_id,
             "text": text,
+            "also": translations(text),
             "emb": np.asarray(embedding, dtype=np.float32),
             "candidates": candidates,
             "k": k,
