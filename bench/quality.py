@@ -45,7 +45,8 @@ from rich.console import Console
 from rich.table import Table
 
 from posada.answers.extractive import NO_INFORMATION, is_relevant
-from posada.answers.pipeline import answer_question
+from posada.answers.language import detect_language
+from posada.answers.pipeline import answer_question, fusion_weights
 from posada.config import Settings
 from posada.db.pool import AsyncConn
 from posada.demo import DEMO_SLUG, load_demo, render_reservations
@@ -63,7 +64,7 @@ OTHER_HOTEL_NAME = "Villa Arena"
 
 TOP = 3
 MODES: dict[str, tuple[float, float]] = {
-    "fused": (1.0, 1.0),
+    "fused": (1.0, 1.0),  # replaced per question by the language weights the pipeline uses
     "vector": (1.0, 0.0),
     "fts": (0.0, 1.0),
 }
@@ -345,7 +346,8 @@ async def measure(runtime: Runtime, labels: LabelSet, memo: MemoEmbedder) -> lis
         embedding = (await memo.embed_batch([q.question]))[0]
         by_mode: dict[str, Retrieved] = {}
         async with runtime.pool.connection() as conn:
-            for mode, weights in MODES.items():
+            for mode, fixed in MODES.items():
+                weights = fusion_weights(q.question, settings) if mode == "fused" else fixed
                 by_mode[mode] = await retrieve(
                     conn,
                     visibility=visibility,
@@ -363,6 +365,7 @@ async def measure(runtime: Runtime, labels: LabelSet, memo: MemoEmbedder) -> lis
                 embedding=embedding,
                 k=settings.retrieval_k,
                 candidates=settings.retrieval_candidates,
+                weights=fusion_weights(q.question, settings),
             )
         answer = await answer_question(runtime=serving, visibility=visibility, question=q.question)
 
@@ -433,7 +436,8 @@ def diagnose(o: Outcome, served: Retrieved, settings: Settings) -> str:
     rank = first_rank(served.chunks, o.q.expect)
     right = served.chunks[rank - 1] if rank is not None else None
     right_s = f"#{rank} sim={right.similarity:.2f} cov={right.coverage:.2f}" if right else ""
-    relevant = [h for h in served.chunks if is_relevant(h, settings)]
+    language = detect_language(o.q.question)
+    relevant = [h for h in served.chunks if is_relevant(h, settings, language=language)]
     relevant_rank = first_rank(relevant, o.q.expect)
     if is_no_information(o.answer):
         if right is not None:

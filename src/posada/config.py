@@ -41,14 +41,20 @@ class Settings(BaseSettings):
 
     retrieval_k: int = Field(default=5, ge=1, le=50)
     retrieval_candidates: int = Field(default=40, ge=5, le=400)
-    # A passage is relevant when the question is this similar to it, or when this share of
-    # the question's words appear in it; below both, posada says it does not know.
-    min_similarity: float = Field(default=0.5, ge=0, le=1)
-    min_coverage: float = Field(default=0.5, ge=0, le=1)
+    # Weight of the vector side in the fusion for Spanish questions (full text weighs 1):
+    # the local model reads Spanish poorly, and measured recall drops when it weighs fully.
+    vector_weight_es: float = Field(default=0.1, ge=0, le=3)
+    vector_weight_en: float = Field(default=1.5, ge=0, le=3)
+    # A passage is relevant when the question is this similar to it (the local model reads
+    # Spanish poorly, so Spanish needs more), or when this share of the question's words,
+    # weighed by rarity, appear in it; below both, posada says it does not know.
+    min_similarity: float = Field(default=0.4, ge=0, le=1)
+    min_similarity_es: float = Field(default=0.7, ge=0, le=1)
+    min_coverage: float = Field(default=0.4, ge=0, le=1)
     # An FAQ entry answers only the same question: this share of the FAQ question's words
     # must be in the guest's ("check-in" never answers "check-out"), and it must be this similar.
     faq_min_coverage: float = Field(default=1.0, ge=0, le=1)
-    faq_min_similarity: float = Field(default=0.5, ge=0, le=1)
+    faq_min_similarity: float = Field(default=0.8, ge=0, le=1)
 
     host: str = "127.0.0.1"
     port: int = 8000

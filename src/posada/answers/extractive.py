@@ -43,9 +43,10 @@ def pick_faq(faqs: list[Hit], settings: Settings) -> Hit | None:
     return None
 
 
-def is_relevant(hit: Hit, settings: Settings) -> bool:
+def is_relevant(hit: Hit, settings: Settings, *, language: str) -> bool:
     """Whether a passage is near enough to the question to be worth showing."""
-    return hit.similarity >= settings.min_similarity or hit.coverage >= settings.min_coverage
+    bar = settings.min_similarity_es if language == "es" else settings.min_similarity
+    return hit.similarity >= bar or hit.coverage >= settings.min_coverage
 
 
 def trim(text: str, limit: int = MAX_PASSAGE_CHARS) -> str:
@@ -65,9 +66,10 @@ def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
     faq = pick_faq(retrieved.faqs, settings)
     if faq is not None:
         return Draft(faq.text, "faq", [faq])
-    relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings)]
+    language = detect_language(question)
+    relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings, language=language)]
     if not relevant:
-        return Draft(NO_INFORMATION[detect_language(question)], "extractive", [])
+        return Draft(NO_INFORMATION[language], "extractive", [])
     chosen = [relevant[0]]
     second = relevant[1] if len(relevant) > 1 else None
     # A second passage only when it ranks nearly as high and says something else.
@@ -82,6 +84,7 @@ def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
 
 
 def _present(hit: Hit) -> str:
-    heading = hit.heading.split(" › ")[-1]
+    # The last two levels: "Apartamento Brisa › Descripción" says whose description it is.
+    heading = " › ".join(hit.heading.split(" › ")[-2:])
     body = re.sub(r"\n{2,}", "\n", hit.text).strip()
     return f"{heading}:\n{trim(body)}"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posada.answers.extractive import respond
+from posada.answers.language import detect_language
+from posada.config import Settings
 from posada.guests.conversations import record_answer, record_guest_message
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility, retrieve
@@ -74,6 +76,13 @@ class StageTimer:
         """The stages and their total."""
         self.timings["total"] = round((time.perf_counter() - self._started) * 1000, 3)
         return self.timings
+
+
+def fusion_weights(question: str, settings: Settings) -> tuple[float, float]:
+    """(vector, full-text) weights for this question's language."""
+    if detect_language(question) == "es":
+        return (settings.vector_weight_es, 1.0)
+    return (settings.vector_weight_en, 1.0)
 
 
 async def answer_question(

@@ -53,8 +53,14 @@ _TABLE = _build()
 
 def translations(text: str) -> str:
     """The glossary's translations of the words in `text`, space-separated ('' if none)."""
-    words = re.findall(r"[a-z]+", _fold(text).replace("check-in", "checkin").replace(
-        "check-out", "checkout").replace("check in", "checkin").replace("check out", "checkout"))
+    words = re.findall(
+        r"[a-z]+",
+        _fold(text)
+        .replace("check-in", "checkin")
+        .replace("check-out", "checkout")
+        .replace("check in", "checkin")
+        .replace("check out", "checkout"),
+    )
     found: list[str] = []
     for word in words:
         for other in sorted(_TABLE.get(word, ())):

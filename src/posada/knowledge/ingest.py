@@ -129,6 +129,7 @@ async def ingest_folder(
         if prune:
             report.deleted = await _prune(conn, tenant_id=tenant_id, keep=sources, stored=stored)
         if report.changed:
+            await _refresh_idf(conn)
             report.knowledge_version = await _bump_version(conn, tenant_id=tenant_id)
     report.seconds = time.perf_counter() - started
     return report
@@ -288,6 +289,16 @@ async def _prune(
             (tenant_id, gone),
         )
     return gone
+
+
+async def _refresh_idf(conn: AsyncConn) -> None:
+    """Recount how rare each word is, inside the ingest's transaction."""
+    await conn.execute("DELETE FROM lexeme_idf")  # not TRUNCATE: readers keep reading
+    await conn.execute(
+        """INSERT INTO lexeme_idf (lexeme, idf)
+           SELECT word, ln((total + 1.0) / (ndoc + 0.5))
+           FROM ts_stat('SELECT tsv FROM chunks'), (SELECT count(*) AS total FROM chunks) n"""
+    )
 
 
 async def _bump_version(conn: AsyncConn, *, tenant_id: int | None) -> int | None:

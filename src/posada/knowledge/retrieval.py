@@ -7,8 +7,9 @@ chunks, the `unit` chunks of the guest's own unit, shared `tourism` chunks):
 - the best FAQ candidates by vector similarity and by full-text rank.
 
 The full-text side matters: the local model was trained mostly on English, most guests
-write Spanish. It also searches the glossary's translations of the question's words. Each row also says how much of the question's vocabulary it covers, which
-the answer stage uses as its relevance and FAQ guard signal.
+write Spanish. It weighs each word by its rarity and also searches the glossary's
+translations of the question's words. Each row also says how much of the question's
+vocabulary (weighed by rarity) it covers: the answer stage's relevance and FAQ signal.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ _VISIBLE = """(({a}.tenant_id = %(tenant)s AND ({a}.scope = 'hotel'
 # Only constants are interpolated below; every value is a query parameter.
 _SQL = f"""
 WITH q AS (
-    SELECT lexemes,
+    SELECT lexemes, searched,
            CASE WHEN cardinality(searched) > 0 THEN
                array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(searched) l), ' | ')
                    ::tsquery
@@ -88,9 +89,17 @@ vec AS (
         WHERE {_VISIBLE.format(a="c")}
         ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s) nearest
 ),
+-- Each searched word weighs its rarity, twice over when it is in the heading.
+words AS (
+    SELECT l AS lexeme, coalesce(i.idf, (SELECT max(idf) FROM lexeme_idf), 1.0) AS idf,
+           (quote_literal(l) || ':A')::tsquery AS in_heading
+    FROM q, unnest(q.searched) l LEFT JOIN lexeme_idf i ON i.lexeme = l
+),
 fts AS (
     SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk FROM (
-        SELECT c.id, ts_rank(c.tsv, q.tsq) AS rank FROM chunks c, q
+        SELECT c.id, (SELECT sum(w.idf * (1 + (c.tsv @@ w.in_heading)::int)) FROM words w
+                      WHERE w.lexeme = ANY(tsvector_to_array(c.tsv))) AS rank
+        FROM chunks c, q
         WHERE q.tsq IS NOT NULL AND c.tsv @@ q.tsq AND {_VISIBLE.format(a="c")}
         ORDER BY rank DESC LIMIT %(candidates)s) matching
 ),
@@ -113,8 +122,10 @@ SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.tenant_id, 
        c.unit_id, c.heading,
        c.content AS text, NULL AS question, fused.score::float8,
        1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk, fused.frnk,
-       (SELECT count(*) FROM unnest(q.lexemes) l
-        WHERE l = ANY(tsvector_to_array(c.tsv)))::float8 / greatest(cardinality(q.lexemes), 1),
+       coalesce((SELECT sum(w.idf) FROM words w WHERE w.lexeme = ANY(q.lexemes)
+                 AND w.lexeme = ANY(tsvector_to_array(c.tsv)))
+                / nullif((SELECT sum(w.idf) FROM words w WHERE w.lexeme = ANY(q.lexemes)), 0),
+                0)::float8,
        0::float8
 FROM fused JOIN chunks c ON c.id = fused.id JOIN documents d ON d.id = c.document_id, q
 UNION ALL
