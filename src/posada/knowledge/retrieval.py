@@ -122,10 +122,11 @@ SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.tenant_id, 
        c.unit_id, c.heading,
        c.content AS text, NULL AS question, fused.score::float8,
        1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk, fused.frnk,
-       coalesce((SELECT sum(w.idf) FROM words w WHERE w.lexeme = ANY(q.lexemes)
-                 AND w.lexeme = ANY(tsvector_to_array(c.tsv)))
+       -- A translation found counts for the word it translates, hence the cap at 1.
+       least(1, coalesce((SELECT sum(w.idf) FROM words w
+                          WHERE w.lexeme = ANY(tsvector_to_array(c.tsv)))
                 / nullif((SELECT sum(w.idf) FROM words w WHERE w.lexeme = ANY(q.lexemes)), 0),
-                0)::float8,
+                0))::float8,
        0::float8
 FROM fused JOIN chunks c ON c.id = fused.id JOIN documents d ON d.id = c.document_id, q
 UNION ALL
