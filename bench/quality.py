@@ -1,8 +1,8 @@
 """Answer-quality benchmark: retrieval recall, answer accuracy and leaks on a labelled set.
 
 Loads the demo hotel (Hotel Casa Azul) and a second hotel (Villa Arena, from
-bench/quality/other-hotel) into a fresh embedded PostgreSQL, asks every question of
-bench/quality/questions.yaml as a guest of the given unit, and measures:
+bench/labels/other-hotel) into a fresh embedded PostgreSQL, asks every question of
+bench/labels/questions.yaml as a guest of the given unit, and measures:
 
 - top-3 retrieval recall with fused, vector-only and full-text-only ranking;
 - accuracy of the answer the pipeline gives (`answer_question`, exactly as served);
@@ -58,8 +58,8 @@ from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
 
 HERE = Path(__file__).resolve().parent
-QUESTIONS = HERE / "quality" / "questions.yaml"
-OTHER_HOTEL = HERE / "quality" / "other-hotel"
+QUESTIONS = HERE / "labels" / "questions.yaml"
+OTHER_HOTEL = HERE / "labels" / "other-hotel"
 OTHER_HOTEL_NAME = "Villa Arena"
 
 TOP = 3

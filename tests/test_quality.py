@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from bench import quality
 from rich.console import Console
 
-from bench import quality
 from posada.config import Settings
 from posada.runtime import Runtime
 
