@@ -33,10 +33,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
+import psycopg
 from psycopg import AsyncClientCursor
 from rich.console import Console
 from rich.table import Table
@@ -44,10 +45,11 @@ from rich.table import Table
 from posada.config import Settings
 from posada.db.pool import AsyncConn
 from posada.demo import DEMO_SLUG, load_demo
-from posada.knowledge import retrieval
+from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.providers.embeddings import Vectors
 from posada.runtime import Runtime
+from posada.tenants.service import get_tenant
 
 # Rich wraps at 80 columns when not on a terminal; the table needs more.
 console = Console(
@@ -90,6 +92,7 @@ UNITS_PER_TENANT = 8
 CHUNKS_PER_DOCUMENT = 10
 UNIT_CHUNK_SHARE = 0.2  # of a synthetic tenant's chunks, private to one of its units
 SERVER_START_TIMEOUT = 180.0
+SECTIONS = ("setup", "embedding", "ingest", "retrieval", "server")
 INDEXES = (
     "chunks_embedding_idx",
     "chunks_tsv_idx",
@@ -115,6 +118,7 @@ class Row:
     value: float | None = None
     unit: str = ""
     note: str = ""
+    load: float | None = None  # 1-minute load average when recorded: other work skews timings
 
 
 @dataclass
@@ -126,6 +130,8 @@ class Results:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def add(self, row: Row) -> Row:
+        if row.load is None and hasattr(os, "getloadavg"):
+            row.load = round(os.getloadavg()[0], 2)
         self.rows.append(row)
         return row
 
@@ -261,25 +267,90 @@ async def bench_ingest(runtime: Runtime, results: Results) -> None:
     )
 
 
+BENCH_DOCUMENT = """---
+title: "Novedades de la semana"
+language: es
+---
+
+# Novedades de la semana
+
+## Horario del gimnasio
+
+El gimnasio del tercer piso abre de 6:00 a 22:00. Las toallas están junto a la entrada y
+el entrenador personal atiende martes y jueves de 7:00 a 9:00 con reserva en recepción.
+
+## Clase de yoga en la terraza
+
+Todos los sábados a las 7:30 hay yoga gratuito en la terraza. Traiga agua; los tapetes los
+presta el hotel. Si llueve, la clase pasa al salón de desayunos.
+
+## Mercado de artesanos
+
+El domingo de 9:00 a 14:00 hay mercado de artesanos en la plaza, a dos cuadras del hotel.
+Aceptan efectivo y algunas tarjetas.
+"""
+
+
+async def bench_ingest_one(runtime: Runtime, results: Results, *, key: str, at: int) -> None:
+    """Ingest one new three-section document for casa-azul, as a hotel's edit would."""
+    folder = runtime.settings.data_dir / "bench-docs"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{key}.md"
+    path.write_text(BENCH_DOCUMENT, encoding="utf-8")
+    async with runtime.pool.connection() as conn:
+        tenant = await get_tenant(conn, slug=DEMO_SLUG)
+    start = time.perf_counter()
+    report = await ingest_folder(
+        pool=runtime.pool, embedder=runtime.embedder, root=path, tenant=tenant
+    )
+    wall = ms_since(start)
+    results.add(
+        Row(
+            key,
+            "ingest",
+            f"one new document at {at:,} chunks",
+            n=report.chunks + report.faqs,
+            median_ms=report.seconds * 1000,
+            note=f"{report.chunks} chunks + {report.faqs} faq; wall {wall:.0f} ms"
+            + ("" if report.added else f"; NOT ADDED: {report.failed}"),
+        )
+    )
+
+
 # --------------------------------------------------------------------------- 3. retrieval
 
 
-def retrieval_params(
+class _CapturingConn:
+    """Stands in for a connection: records the statement and values `retrieve()` sends."""
+
+    def __init__(self) -> None:
+        self.query: str | None = None
+        self.params: dict[str, Any] | None = None
+
+    async def execute(self, query: str, params: dict[str, Any] | None = None) -> _CapturingConn:
+        self.query, self.params = query, params
+        return self
+
+    async def fetchall(self) -> list[tuple[Any, ...]]:
+        return []
+
+
+async def retrieval_statement(
     runtime: Runtime, visibility: Visibility, text: str, embedding: Vectors
-) -> dict[str, Any]:
-    """The parameters `retrieve()` binds, for EXPLAIN (kept in step with retrieval.py)."""
-    settings = runtime.settings
-    return {
-        "tenant": visibility.tenant_id,
-        "unit": visibility.unit_id,
-        "text": text,
-        "emb": np.asarray(embedding, dtype=np.float32),
-        "candidates": settings.retrieval_candidates,
-        "k": settings.retrieval_k,
-        "faq_k": 3,
-        "w_vec": 1.0,
-        "w_fts": 1.0,
-    }
+) -> tuple[str, dict[str, Any]]:
+    """The exact statement and parameters `retrieve()` runs, whatever retrieval.py does now."""
+    capture = _CapturingConn()
+    await retrieve(
+        cast(AsyncConn, capture),
+        visibility=visibility,
+        text=text,
+        embedding=embedding,
+        k=runtime.settings.retrieval_k,
+        candidates=runtime.settings.retrieval_candidates,
+    )
+    if capture.query is None or not isinstance(capture.params, dict):
+        raise RuntimeError("retrieve() no longer runs one statement with named parameters")
+    return capture.query, capture.params
 
 
 async def time_retrieval(
@@ -565,7 +636,8 @@ _SCAN = re.compile(
 )
 
 
-_SUMMARY = re.compile(r"(Index|Seq|Bitmap Heap) Scan|Planning Time|Execution Time")
+_SUMMARY = re.compile(r"(Index|Seq|Bitmap Heap) Scan|Index Cond|Planning Time|Execution Time")
+_VECTOR_LITERAL = re.compile(r"'\[[-0-9.e,]+\]'::vector")
 _COST = re.compile(r"\s*\(cost=[^)]*\)")
 _ACTUAL = re.compile(r"\(actual time=[\d.]+\.\.([\d.]+) rows=([\d.]+) loops=(\d+)\)")
 
@@ -575,6 +647,7 @@ def plan_line(line: str) -> str:
     depth = min((len(line) - len(line.lstrip())) // 6, 12)
     text = _COST.sub("", line.strip().removeprefix("->").strip())
     text = _ACTUAL.sub(lambda m: f"[{m[1]} ms, {float(m[2]):g} rows × {m[3]}]", text)
+    text = _VECTOR_LITERAL.sub("'[…]'::vector", text)
     return "  " * depth + text
 
 
@@ -590,18 +663,19 @@ def plan_findings(plan: list[str]) -> dict[str, Any]:
     }
 
 
-# The SQL types of retrieval's parameters, for PREPARE (kept in step with retrieval.py).
-_PARAM_TYPES = {
-    "tenant": "bigint",
-    "unit": "bigint",
-    "text": "text",
-    "emb": "vector",
-    "candidates": "bigint",
-    "k": "bigint",
-    "faq_k": "bigint",
-    "w_vec": "float8",
-    "w_fts": "float8",
-}
+def sql_type(value: Any) -> str:
+    """The SQL type to PREPARE a parameter with, from its Python value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "float8"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, np.ndarray):
+        return "vector"
+    return "unknown"  # inferred from context, as for None
 
 
 def positional(named_sql: str) -> tuple[str, list[str]]:
@@ -624,21 +698,19 @@ async def explain_retrieval(
     The custom plan is what PostgreSQL picks knowing the values (the first runs of a
     prepared statement); the generic one is what a prepared statement may settle on.
     """
-    params = retrieval_params(runtime, visibility, text, embedding)
+    statement, params = await retrieval_statement(runtime, visibility, text, embedding)
     out: dict[str, Any] = {"question": text, "tenant_id": visibility.tenant_id}
     async with runtime.pool.connection() as conn:
-        cur = await conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS) " + retrieval._SQL, params, prepare=False
-        )
+        cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params, prepare=False)
         out["custom"] = plan_findings([str(row[0]) for row in await cur.fetchall()])
 
-        sql, names = positional(retrieval._SQL)
+        sql, names = positional(statement)
+        types = ", ".join(sql_type(params[name]) for name in names)
         try:
-            types = ", ".join(_PARAM_TYPES[name] for name in names)
-        except KeyError as exc:
-            out["generic_error"] = f"unknown parameter {exc}: update _PARAM_TYPES"
+            await conn.execute(f"PREPARE posada_bench_retrieval ({types}) AS {sql}")
+        except psycopg.Error as exc:
+            out["generic_error"] = f"could not PREPARE the statement: {exc}"
             return out
-        await conn.execute(f"PREPARE posada_bench_retrieval ({types}) AS {sql}")
         try:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             client = AsyncClientCursor(conn)
@@ -649,19 +721,38 @@ async def explain_retrieval(
                 [params[name] for name in names],
             )
             out["generic"] = plan_findings([str(row[0]) for row in await client.fetchall()])
+        except psycopg.Error as exc:
+            out["generic_error"] = f"EXPLAIN EXECUTE failed: {exc}"
         finally:
             await conn.execute("DEALLOCATE posada_bench_retrieval")
             await conn.execute("RESET plan_cache_mode")
     return out
 
 
+async def try_explain(
+    runtime: Runtime, visibility: Visibility, text: str, embedding: Vectors
+) -> dict[str, Any]:
+    """`explain_retrieval`, or the reason it failed: the timings still count."""
+    try:
+        return await explain_retrieval(runtime, visibility, text, embedding)
+    except (psycopg.Error, RuntimeError, KeyError) as exc:
+        return {"question": text, "tenant_id": visibility.tenant_id, "error": repr(exc)}
+
+
 def print_findings(title: str, found: dict[str, Any]) -> None:
     console.print(f"\n[bold]{title}[/bold]  (tenant {found['tenant_id']}, {found['question']!r})")
+    if "error" in found:
+        console.print(f"  EXPLAIN failed: {found['error']}", markup=False)
+        return
     for kind in ("custom", "generic"):
         if kind not in found:
             console.print(f"  {kind} plan: {found.get(f'{kind}_error', 'not run')}")
             continue
         plan = found[kind]
+        if kind == "generic" and plan["scans"] == found["custom"]["scans"]:
+            times = [line.strip() for line in plan["summary"] if "Time:" in line]
+            console.print(f"  [bold]generic plan[/bold]: same scans as the custom plan; {times}")
+            continue
         uses: dict[str, bool] = plan["uses"]
         marks = ", ".join(
             f"{name} {'[green]used[/green]' if used else '[red]not used[/red]'}"
@@ -906,9 +997,11 @@ def print_table(results: Results) -> None:
     table.add_column("p95 ms", justify="right", style="cyan")
     table.add_column("value", justify="right", style="green")
     table.add_column("unit")
+    table.add_column("load", justify="right", style="dim")
     table.add_column("note", style="dim")
     previous = ""
-    for row in results.rows:
+    order = {name: i for i, name in enumerate(SECTIONS)}
+    for row in sorted(results.rows, key=lambda r: order.get(r.section, len(order))):
         if previous and row.section != previous:
             table.add_section()
         table.add_row(
@@ -919,6 +1012,7 @@ def print_table(results: Results) -> None:
             fmt(row.p95_ms),
             fmt(row.value, 1),
             row.unit,
+            fmt(row.load, 1),
             row.note,
         )
         previous = row.section
@@ -976,7 +1070,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
             embeddings=embeddings,
             samples=samples,
         )
-        explain_demo = await explain_retrieval(runtime, guest, QUESTIONS[0], embeddings[0])
+        explain_demo = await try_explain(runtime, guest, QUESTIONS[0], embeddings[0])
+        await bench_ingest_one(runtime, results, key="ingest_one_demo", at=demo_chunks)
 
         step(f"loading synthetic tenants up to {args.chunks:,} chunks")
         corpus = await demo_corpus(runtime)
@@ -1022,12 +1117,11 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
                 embeddings=embeddings,
                 samples=samples,
             )
-            explain["scale_synthetic"] = await explain_retrieval(
+            explain["scale_synthetic"] = await try_explain(
                 runtime, synthetic, QUESTIONS[0], embeddings[0]
             )
-            explain["scale_demo"] = await explain_retrieval(
-                runtime, guest, QUESTIONS[0], embeddings[0]
-            )
+            explain["scale_demo"] = await try_explain(runtime, guest, QUESTIONS[0], embeddings[0])
+            await bench_ingest_one(runtime, results, key="ingest_one_scale", at=total)
         results.explain = explain
 
         await bench_server(runtime, results, args.repeat, total)
