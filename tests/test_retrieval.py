@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posada.knowledge.retrieval import Visibility, retrieve
+from posada.knowledge.retrieval import Retrieved, Visibility, retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
 from tests.conftest import StayFinder
@@ -27,6 +27,22 @@ async def _unit_ids(runtime: Runtime, tenant: Tenant) -> dict[str, int]:
         return dict(await cur.fetchall())
 
 
+async def _search(
+    runtime: Runtime,
+    visibility: Visibility,
+    question: str,
+    *,
+    k: int,
+    weights: tuple[float, float] = (1.0, 1.0),
+) -> Retrieved:
+    """Embed the question with the real model and run the one retrieval statement."""
+    embedding = (await runtime.embedder.embed_batch([question]))[0]
+    async with runtime.pool.connection() as conn:
+        return await retrieve(
+            conn, visibility=visibility, text=question, embedding=embedding, k=k, weights=weights
+        )
+
+
 async def test_a_guest_sees_only_their_hotel_their_unit_and_tourism(
     runtime: Runtime, demo_tenant: Tenant
 ) -> None:
@@ -34,15 +50,7 @@ async def test_a_guest_sees_only_their_hotel_their_unit_and_tourism(
     assert len(units) >= 4
     for unit_id in units.values():
         for question in QUESTIONS:
-            embedding = (await runtime.embedder.embed_batch([question]))[0]
-            async with runtime.pool.connection() as conn:
-                found = await retrieve(
-                    conn,
-                    visibility=Visibility(demo_tenant.id, unit_id),
-                    text=question,
-                    embedding=embedding,
-                    k=10,
-                )
+            found = await _search(runtime, Visibility(demo_tenant.id, unit_id), question, k=10)
             for hit in [*found.chunks, *found.faqs]:
                 assert hit.tenant_id in (demo_tenant.id, None)
                 assert (hit.scope == "tourism") == (hit.tenant_id is None)
@@ -55,15 +63,7 @@ async def test_own_unit_private_chunk_is_found(
 ) -> None:
     stay = await current_stay("caracola")
     question = "¿Cuál es la clave del wifi de mi habitación?"
-    embedding = (await runtime.embedder.embed_batch([question]))[0]
-    async with runtime.pool.connection() as conn:
-        found = await retrieve(
-            conn,
-            visibility=Visibility(demo_tenant.id, stay.unit_id),
-            text=question,
-            embedding=embedding,
-            k=3,
-        )
+    found = await _search(runtime, Visibility(demo_tenant.id, stay.unit_id), question, k=3)
     assert any(h.scope == "unit" and h.unit_id == stay.unit_id for h in found.chunks)
 
 
@@ -71,15 +71,7 @@ async def test_a_guest_of_no_unit_sees_no_private_chunk(
     runtime: Runtime, demo_tenant: Tenant
 ) -> None:
     question = "door code wifi password safe code"
-    embedding = (await runtime.embedder.embed_batch([question]))[0]
-    async with runtime.pool.connection() as conn:
-        found = await retrieve(
-            conn,
-            visibility=Visibility(demo_tenant.id, None),
-            text=question,
-            embedding=embedding,
-            k=20,
-        )
+    found = await _search(runtime, Visibility(demo_tenant.id, None), question, k=20)
     assert found.chunks
     assert all(h.scope != "unit" for h in [*found.chunks, *found.faqs])
 
@@ -88,11 +80,7 @@ async def test_another_tenant_never_gets_the_demo_hotels_chunks(runtime: Runtime
     async with runtime.pool.connection() as conn:
         empty = await ensure_tenant(conn, slug="empty-hotel")
     question = "¿A qué hora es el check-out?"
-    embedding = (await runtime.embedder.embed_batch([question]))[0]
-    async with runtime.pool.connection() as conn:
-        found = await retrieve(
-            conn, visibility=Visibility(empty.id, None), text=question, embedding=embedding, k=10
-        )
+    found = await _search(runtime, Visibility(empty.id, None), question, k=10)
     assert found.chunks, "tourism content is shared"
     assert all(h.scope == "tourism" and h.tenant_id is None for h in found.chunks + found.faqs)
 
@@ -102,16 +90,7 @@ async def test_each_side_of_the_fusion_can_be_measured_alone(
     runtime: Runtime, demo_tenant: Tenant, weights: tuple[float, float]
 ) -> None:
     question = "¿A qué hora es el check-out?"
-    embedding = (await runtime.embedder.embed_batch([question]))[0]
-    async with runtime.pool.connection() as conn:
-        found = await retrieve(
-            conn,
-            visibility=Visibility(demo_tenant.id, None),
-            text=question,
-            embedding=embedding,
-            k=3,
-            weights=weights,
-        )
+    found = await _search(runtime, Visibility(demo_tenant.id, None), question, k=3, weights=weights)
     assert len(found.chunks) == 3
     top = found.chunks[0]
     if weights == (1.0, 0.0):
