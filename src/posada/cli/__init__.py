@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from posada.cli import ask, db, demo, ingest, reservations, serve
+from posada.cli import ask, db, demo, fake_llm, ingest, reservations, serve
 
 app = typer.Typer(
     name="posada",
@@ -16,6 +16,7 @@ app.command("serve")(serve.serve)
 app.command("ingest")(ingest.ingest)
 app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)
+app.command("fake-llm")(fake_llm.fake_llm)
 app.add_typer(db.app, name="db")
 app.add_typer(reservations.app, name="reservations")
 
