@@ -113,6 +113,7 @@ async def answer_question(
                 embedding=embedding,
                 k=settings.retrieval_k,
                 candidates=settings.retrieval_candidates,
+                weights=fusion_weights(question, settings),
             )
     with timer.stage("generate"):
         draft = respond(question, retrieved, settings)
