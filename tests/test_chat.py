@@ -238,3 +238,45 @@ async def test_one_hotels_guest_never_reaches_anothers_knowledge(
         assert all(s["source"] not in ("faq.md", "manuals/torre.md") for s in answer["sources"])
     stolen = await _chat(client, demo_guest, "hola", theirs["conversation_id"])
     assert stolen.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "hola\x00"},
+        {"message": "hola", "conversation_id": 2**63},
+        {"message": "hola", "conversation_id": 2**70},
+    ],
+)
+async def test_values_the_database_cannot_hold_are_422(
+    client: httpx.AsyncClient, login_as: LoginAs, body: dict[str, object]
+) -> None:
+    auth = await login_as("caracola")
+    response = await client.post("/api/guest/chat", json=body, headers=auth)
+    assert response.status_code == 422, response.text
+
+
+async def test_a_token_stops_working_when_its_stay_is_cancelled_or_moved(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    today = date.today()
+    async with runtime.pool.connection() as conn:
+        tenant = await ensure_tenant(conn, slug="casa-azul")
+        csv_head = "external_ref,unit,guest_name,phone_last4,check_in,check_out,status\n"
+        row = f"T-9,{{unit}},Tess,7777,{today},{today + timedelta(days=2)},{{status}}\n"
+        await import_reservations(
+            conn, tenant=tenant, csv_text=csv_head + row.format(unit="coral", status="confirmed")
+        )
+    login = await client.post(
+        "/api/guest/login",
+        json={"tenant": "casa-azul", "check_in": str(today), "phone_last4": "7777"},
+    )
+    auth = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert (await _chat(client, auth, "hola")).status_code == 200
+    for unit, status in (("brisa", "confirmed"), ("coral", "cancelled")):
+        async with runtime.pool.connection() as conn:
+            await import_reservations(
+                conn, tenant=tenant, csv_text=csv_head + row.format(unit=unit, status=status)
+            )
+        refused = await _chat(client, auth, "What is the door code?")
+        assert refused.status_code == 401, (unit, status)

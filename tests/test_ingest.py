@@ -194,3 +194,41 @@ async def test_missing_path_is_a_clear_error(runtime: Runtime, new_tenant: Tenan
             root=Path("/nonexistent/docs"),
             tenant=new_tenant,
         )
+
+
+async def test_prune_refuses_a_single_file(
+    runtime: Runtime, new_tenant: Tenant, tmp_path: Path
+) -> None:
+    root = write_docs(tmp_path, {"faq.md": FAQ})
+    with pytest.raises(InvalidInput, match="--prune needs the folder"):
+        await ingest_folder(
+            pool=runtime.pool,
+            embedder=runtime.embedder,
+            root=root / "faq.md",
+            tenant=new_tenant,
+            prune=True,
+        )
+
+
+async def test_concurrent_ingests_do_not_collide(
+    runtime: Runtime, new_tenant: Tenant, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from posada.tenants.service import ensure_tenant
+
+    async with runtime.pool.connection() as conn:
+        other = await ensure_tenant(conn, slug=f"{new_tenant.slug}-b")
+    root = write_docs(tmp_path, {"faq.md": FAQ, "units/ola.md": ROOM})
+    reports = await asyncio.gather(
+        *(
+            ingest_folder(pool=runtime.pool, embedder=runtime.embedder, root=root, tenant=t)
+            for t in (new_tenant, new_tenant, other)
+        )
+    )
+    assert all(not r.failed for r in reports), [r.failed for r in reports]
+    for tenant in (new_tenant, other):
+        assert (
+            await _count(runtime, "SELECT count(*) FROM documents WHERE tenant_id = %s", tenant.id)
+            == 2
+        )

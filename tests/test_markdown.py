@@ -127,3 +127,33 @@ def test_content_hash_changes_with_content_and_unit() -> None:
     assert a.content_hash == parse_document("a.md", "# A\ntext\n").content_hash
     assert a.content_hash != parse_document("a.md", "# A\ntext!\n").content_hash
     assert a.content_hash != parse_document("a.md", "# A\ntext\n", unit_override="x").content_hash
+
+
+def test_a_byte_order_mark_does_not_hide_a_private_manual() -> None:
+    text = (
+        "\ufeff---\naccess_level: guest_only\nunit_reference:\n  unit_name: Coral\n---\n# M\n1234\n"
+    )
+    doc = parse_document("manual.md", text)
+    assert doc.manual_for is not None
+    assert doc.manual_for.slug == "coral"
+
+
+@pytest.mark.parametrize(
+    ("front", "message"),
+    [
+        ("unit_reference:\n  unit_name: '!!!'", "gives no slug"),
+        ("category: accommodations\nunit_slug: '***'", "gives no slug"),
+        ("accommodation:\n  capacity: true", "capacity True"),
+        ("accommodation:\n  capacity: 99999999999", "capacity 99999999999"),
+        ("language: {a: 1}", "language must be a code"),
+    ],
+)
+def test_unusable_front_matter_values_are_refused(front: str, message: str) -> None:
+    with pytest.raises(DocumentError, match=message):
+        parse_document("odd.md", f"---\n{front}\n---\n# Odd\ntext\n")
+
+
+def test_capacity_may_be_written_as_a_string() -> None:
+    doc = parse_document("u.md", "---\naccommodation:\n  capacity: '4'\n---\n# U\ntext\n")
+    assert doc.accommodation is not None
+    assert doc.accommodation.capacity == 4

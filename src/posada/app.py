@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg import OperationalError
+from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 
 from posada.answers.routes import router as answers_router
 from posada.config import Settings
 from posada.errors import PosadaError
 from posada.guests.routes import router as guests_router
+from posada.guests.throttle import LoginThrottle
 from posada.health import router as health_router
 from posada.runtime import Runtime
 from posada.tenants.routes import router as tenants_router
@@ -40,6 +41,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             await app.state.runtime.close()
 
     app = FastAPI(title="posada", version="0.1.0", lifespan=lifespan)
+    app.state.login_throttle = LoginThrottle(
+        max_failures=settings.login_max_failures, window_s=settings.login_window_minutes * 60
+    )
     if runtime is not None:
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
     for router in (health_router, guests_router, answers_router, tenants_router):
@@ -65,6 +69,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         summary = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
         return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def unusable_value(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (out of range, invalid text): the caller's input.
+        return JSONResponse({"detail": f"invalid value: {exc.diag.message_primary}"}, 422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

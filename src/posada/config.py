@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -32,6 +34,10 @@ class Settings(BaseSettings):
     login_days_before: int = Field(
         default=2, ge=0, description="days before check-in a guest may already log in"
     )
+
+    # Failed logins allowed per hotel and client address within the window, before 429.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -81,9 +87,19 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt_secret"
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                path.write_text(secrets.token_urlsafe(48))
-                path.chmod(0o600)
-            return path.read_text().strip()
+            try:
+                # O_EXCL: of several workers starting together, exactly one writes it.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+            for _ in range(50):  # another worker may be between create and write
+                secret = path.read_text().strip()
+                if secret:
+                    return secret
+                time.sleep(0.01)
+            raise ConfigurationError(f"the JWT secret file {path} is empty")
         except OSError as exc:
             raise ConfigurationError(f"cannot keep the JWT secret in {path}: {exc}") from exc

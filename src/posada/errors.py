@@ -43,6 +43,12 @@ class NotFound(PosadaError):
     status_code = 404
 
 
+class TooManyAttempts(PosadaError):
+    """Too many failed attempts; try again later."""
+
+    status_code = 429
+
+
 class Unavailable(PosadaError):
     """A dependency (database, model) is not ready."""
 

@@ -18,7 +18,7 @@ class ChatRequest(BaseModel):
     """A guest's message, in a conversation or starting one."""
 
     message: str = Field(max_length=MAX_MESSAGE_CHARS)
-    conversation_id: int | None = Field(default=None, ge=1)
+    conversation_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @field_validator("message")
     @classmethod
@@ -26,6 +26,8 @@ class ChatRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("message must not be empty")
+        if "\x00" in value:
+            raise ValueError("message must not contain NUL characters")
         return value
 
 

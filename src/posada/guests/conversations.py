@@ -7,7 +7,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from posada.db.pool import AsyncConn
-from posada.errors import NotFound
+from posada.errors import NotAuthorized, NotFound
 from posada.guests.tokens import GuestClaims
 
 
@@ -16,33 +16,45 @@ async def record_guest_message(
 ) -> int:
     """Store the guest's message (in a new conversation if none is given); return its conversation.
 
-    One statement: the ownership check, the conversation and the message together.
+    One statement checks that the token's reservation still holds (not cancelled, same
+    unit: a token outlives an import that moves or cancels a stay), that the conversation
+    is this guest's, and stores the message.
     """
     cur = await conn.execute(
-        """WITH created AS (
+        """WITH guest AS (
+               SELECT id FROM reservations
+               WHERE id = %(reservation)s AND tenant_id = %(tenant)s AND unit_id = %(unit)s
+                 AND status <> 'cancelled'),
+           created AS (
                INSERT INTO conversations (tenant_id, reservation_id)
-               SELECT %(tenant)s, %(reservation)s WHERE %(conversation)s::bigint IS NULL
+               SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
                RETURNING id),
            owned AS (
                UPDATE conversations SET updated_at = now()
                WHERE id = %(conversation)s AND tenant_id = %(tenant)s
-                 AND reservation_id = %(reservation)s
+                 AND reservation_id = (SELECT id FROM guest)
                RETURNING id),
-           target AS (SELECT id FROM created UNION ALL SELECT id FROM owned)
-           INSERT INTO messages (conversation_id, tenant_id, role, content)
-           SELECT id, %(tenant)s, 'guest', %(content)s FROM target
-           RETURNING conversation_id""",
+           stored AS (
+               INSERT INTO messages (conversation_id, tenant_id, role, content)
+               SELECT id, %(tenant)s, 'guest', %(content)s
+               FROM (SELECT id FROM created UNION ALL SELECT id FROM owned) target
+               RETURNING conversation_id)
+           SELECT EXISTS (SELECT 1 FROM guest), (SELECT conversation_id FROM stored)""",
         {
             "tenant": guest.tenant_id,
             "reservation": guest.reservation_id,
+            "unit": guest.unit_id,
             "conversation": conversation_id,
             "content": content,
         },
     )
     row = await cur.fetchone()
-    if row is None:
+    assert row is not None
+    if not row[0]:
+        raise NotAuthorized("this reservation is no longer valid; please log in again")
+    if row[1] is None:
         raise NotFound("no such conversation")
-    return int(row[0])
+    return int(row[1])
 
 
 async def record_answer(

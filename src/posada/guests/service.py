@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -107,7 +108,7 @@ def _validate(line: int, row: dict[str, str], units: dict[str, int]) -> tuple[ob
         problems.append(f"unknown unit {row['unit']!r}")
     if not row["guest_name"]:
         problems.append("guest_name is empty")
-    if not (len(row["phone_last4"]) == 4 and row["phone_last4"].isdigit()):
+    if not re.fullmatch(r"[0-9]{4}", row["phone_last4"]):
         problems.append("phone_last4 must be exactly four digits")
     dates = []
     for column in ("check_in", "check_out"):

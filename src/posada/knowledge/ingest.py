@@ -9,6 +9,7 @@ affects (all of them for shared tourism content), which invalidates their cached
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from posada.providers.embeddings import Embedder, Vectors
 from posada.tenants.service import Tenant
 
 EMBED_BATCH = 64
+_INGEST_LOCK = 727_0002
 Progress = Callable[[int, int], None]  # (texts embedded so far, total)
 
 
@@ -51,11 +53,13 @@ class IngestReport:
 
 
 def read_folder(
-    root: Path, *, unit_override: str | None = None
+    root: Path, *, unit_override: str | None = None, prune: bool = False
 ) -> tuple[list[ParsedDocument], list[DocumentError], set[str]]:
     """Parse every `.md` under `root` (or `root` itself); return (parsed, failed, all sources)."""
     if not root.exists():
         raise InvalidInput(f"{root}: no such file or folder")
+    if prune and root.is_file():
+        raise InvalidInput("--prune needs the folder holding all of the documents, not one file")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*.md") if p.is_file())
     base = root.parent if root.is_file() else root
     parsed: list[ParsedDocument] = []
@@ -91,7 +95,9 @@ async def ingest_folder(
     if tenant is None and unit_slug is not None:
         raise InvalidInput("--unit applies to a hotel's documents, not to tourism content")
     report = IngestReport()
-    parsed, report.failed, sources = read_folder(root, unit_override=unit_slug)
+    parsed, report.failed, sources = await asyncio.to_thread(
+        read_folder, root, unit_override=unit_slug, prune=prune
+    )
     tenant_id = tenant.id if tenant else None
     async with pool.connection() as conn:
         if unit_slug is not None and tenant_id is not None:
@@ -113,6 +119,10 @@ async def ingest_folder(
     vectors = await _embed_all(embedder, todo, progress)
 
     async with pool.connection() as conn, conn.transaction():
+        # One ingest writes at a time: two at once would race on the same documents and
+        # on the shared word statistics. Held until this transaction ends.
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INGEST_LOCK,))
+        stored = await _stored_hashes(conn, tenant_id=tenant_id)
         for doc in todo:
             try:
                 async with conn.transaction():  # a savepoint: one bad document spoils nothing

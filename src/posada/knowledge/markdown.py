@@ -95,6 +95,8 @@ def parse_document(source: str, text: str, *, unit_override: str | None = None) 
     """Parse one document; raise DocumentError naming the line of the first problem."""
     if "\x00" in text:
         raise DocumentError(source, 1, "binary content, not a Markdown document")
+    # A byte-order mark would hide the front matter, and with it `access_level: guest_only`.
+    text = text.removeprefix("\ufeff")
     metadata, body, body_line, warnings = _split_front_matter(source, text)
     title = _title(metadata, body, source)
     accommodation = _accommodation(metadata, source, title)
@@ -107,7 +109,7 @@ def parse_document(source: str, text: str, *, unit_override: str | None = None) 
     return ParsedDocument(
         source=source,
         title=title,
-        language=_get(metadata, "language"),
+        language=_language(metadata, source),
         metadata=_jsonable(metadata),
         content_hash=digest,
         chunks=chunks,
@@ -187,12 +189,11 @@ def _accommodation(metadata: dict[str, Any], source: str, title: str) -> UnitInf
     stem = source.rsplit("/", 1)[-1].removesuffix(".md")
     slug = slugify(str(metadata.get("unit_slug") or stem))
     name = metadata.get("unit_name") or details.get("name") or stem.replace("-", " ").title()
-    capacity = details.get("capacity")
     return UnitInfo(
-        slug=slug,
+        slug=_unit_slug(slug, source),
         name=str(name),
         unit_type=str(details["unit_type"]) if details.get("unit_type") else None,
-        capacity=int(capacity) if isinstance(capacity, int) else None,
+        capacity=_capacity(details.get("capacity"), source),
         details=_jsonable(details),
     )
 
@@ -201,7 +202,7 @@ def _manual_unit(
     metadata: dict[str, Any], source: str, unit_override: str | None
 ) -> UnitInfo | None:
     if unit_override:
-        return UnitInfo(slug=slugify(unit_override), name=unit_override)
+        return UnitInfo(slug=_unit_slug(slugify(unit_override), source), name=unit_override)
     reference = metadata.get("unit_reference")
     private = _get(metadata, "access_level") == "guest_only"
     if not isinstance(reference, dict):
@@ -215,10 +216,34 @@ def _manual_unit(
     name = reference.get("unit_name")
     unit_id = reference.get("unit_id")
     if name:
-        return UnitInfo(slug=slugify(str(name)), name=str(name))
+        return UnitInfo(slug=_unit_slug(slugify(str(name)), source), name=str(name))
     if unit_id:
-        return UnitInfo(slug=slugify(str(unit_id)), name=str(unit_id))
+        return UnitInfo(slug=_unit_slug(slugify(str(unit_id)), source), name=str(unit_id))
     raise DocumentError(source, 1, "unit_reference names no unit (unit_name or unit_id)")
+
+
+def _unit_slug(slug: str, source: str) -> str:
+    """A usable unit slug; an empty one would merge units and their private manuals."""
+    if not slug:
+        raise DocumentError(source, 1, "the unit's name gives no slug; set `unit_slug`")
+    return slug
+
+
+def _capacity(value: Any, source: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 10_000:
+        raise DocumentError(source, 1, f"accommodation capacity {value!r} is not a guest count")
+    return value
+
+
+def _language(metadata: dict[str, Any], source: str) -> str | None:
+    language = _get(metadata, "language")
+    if language is None or isinstance(language, str):
+        return language
+    raise DocumentError(source, 1, f"language must be a code like 'es', not {language!r}")
 
 
 def _clean_heading(text: str) -> str:

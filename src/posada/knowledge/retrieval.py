@@ -103,7 +103,7 @@ fts AS (
                       WHERE w.lexeme = ANY(tsvector_to_array(c.tsv))) AS rank
         FROM chunks c, q
         WHERE q.tsq IS NOT NULL AND c.tsv @@ q.tsq AND {_VISIBLE.format(a="c")}
-        ORDER BY rank DESC LIMIT %(candidates)s) matching
+        ORDER BY rank DESC, c.id LIMIT %(candidates)s) matching
 ),
 fused AS (
     SELECT id, sum(score) AS score, min(vrnk) AS vrnk, min(frnk) AS frnk FROM (
