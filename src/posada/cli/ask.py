@@ -9,10 +9,9 @@ import typer
 
 from posada.answers.pipeline import Answer, answer_question
 from posada.cli._common import run_with_runtime
-from posada.errors import NotFound
 from posada.knowledge.retrieval import Visibility
 from posada.runtime import Runtime
-from posada.tenants.service import get_tenant
+from posada.tenants.service import get_tenant, get_unit_id
 
 
 def ask(
@@ -28,15 +27,7 @@ def ask(
     async def work(runtime: Runtime) -> Answer:
         async with runtime.pool.connection() as conn:
             hotel = await get_tenant(conn, slug=tenant)
-            unit_id = None
-            if unit is not None:
-                cur = await conn.execute(
-                    "SELECT id FROM units WHERE tenant_id = %s AND slug = %s", (hotel.id, unit)
-                )
-                row = await cur.fetchone()
-                if row is None:
-                    raise NotFound(f"unknown unit {unit!r} in {tenant!r}")
-                unit_id = int(row[0])
+            unit_id = None if unit is None else await get_unit_id(conn, tenant=hotel, slug=unit)
         return await answer_question(
             runtime=runtime, visibility=Visibility(hotel.id, unit_id), question=question
         )

@@ -49,3 +49,14 @@ async def ensure_tenant(conn: AsyncConn, *, slug: str, name: str | None = None) 
         tenant = await cur.fetchone()
     assert tenant is not None
     return tenant
+
+
+async def get_unit_id(conn: AsyncConn, *, tenant: Tenant, slug: str) -> int:
+    """The id of the tenant's unit with this slug, or NotFound."""
+    cur = await conn.execute(
+        "SELECT id FROM units WHERE tenant_id = %s AND slug = %s", (tenant.id, slug)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"unknown unit {slug!r} in {tenant.slug!r}")
+    return int(row[0])
