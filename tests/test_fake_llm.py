@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
-import httpx
 import numpy as np
 import pytest
 
@@ -16,49 +12,19 @@ from posada.fake_llm import compose_answer
 from posada.providers.embeddings import OpenAIEmbedder
 from posada.providers.llm import ChatMessage, Delta, Finished, OpenAIChatModel, ProviderError
 from posada.runtime import Runtime
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(*flags: str) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "posada", "fake-llm", "--port", str(port), *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"fake-llm exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+from tests.conftest import serve_fake_llm
 
 
 @pytest.fixture(scope="module")
 def fake_llm() -> Iterator[str]:
     """A fake upstream with a 150 ms time to first token."""
-    yield from _serve("--ttft-ms", "150", "--tokens-per-s", "200", "--embed-ms", "20")
+    yield from serve_fake_llm("--ttft-ms", "150", "--tokens-per-s", "200", "--embed-ms", "20")
 
 
 @pytest.fixture(scope="module")
 def broken_llm() -> Iterator[str]:
     """A fake upstream that always fails."""
-    yield from _serve("--error-rate", "1", "--ttft-ms", "0")
+    yield from serve_fake_llm("--error-rate", "1", "--ttft-ms", "0")
 
 
 def test_answer_is_built_from_the_context() -> None:

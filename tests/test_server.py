@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,19 +12,13 @@ import httpx
 import pytest
 
 from posada.runtime import Runtime
-from tests.conftest import StayFinder
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import StayFinder, free_port
 
 
 @pytest.fixture(scope="module")
 def server(runtime: Runtime) -> Iterator[str]:
     """A real `posada serve` process with two workers; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "POSADA_DATABASE_URL": runtime.database_url,

@@ -45,6 +45,27 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
 
+    # LLMs. POSADA_LLM_BASE_URL (+ POSADA_LLM_API_KEY) points both tiers at one
+    # OpenAI-compatible endpoint; POSADA_LLM_SMALL_* / POSADA_LLM_LARGE_* refine a tier.
+    # Prices are USD per million input / output tokens. No endpoint and no key: extractive.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_small_provider: Literal["openai", "anthropic"] = "openai"
+    llm_small_model: str = "gpt-4o-mini"
+    llm_small_base_url: str | None = None
+    llm_small_api_key: SecretStr | None = None
+    llm_small_price_in: float = Field(default=0.15, ge=0)
+    llm_small_price_out: float = Field(default=0.60, ge=0)
+    llm_large_provider: Literal["openai", "anthropic"] = "openai"
+    llm_large_model: str = "gpt-4o"
+    llm_large_base_url: str | None = None
+    llm_large_api_key: SecretStr | None = None
+    llm_large_price_in: float = Field(default=2.50, ge=0)
+    llm_large_price_out: float = Field(default=10.0, ge=0)
+    llm_timeout_s: float = Field(default=20.0, gt=0, description="one request to one model")
+    llm_total_timeout_s: float = Field(default=30.0, gt=0, description="all fallbacks together")
+    llm_max_output_tokens: int = Field(default=400, ge=16)
+
     retrieval_k: int = Field(default=5, ge=1, le=50)
     retrieval_candidates: int = Field(default=40, ge=5, le=400)
     # Weight of the vector side in the fusion for Spanish questions (full text weighs 1):
