@@ -1,0 +1,88 @@
+"""The prompt: a compact system message, the retrieved passages, recent turns, the question.
+
+Everything is kept within a token budget, counted with the local estimate before the
+call (the provider's usage replaces it afterwards). The system message and the question
+always fit; passages go in by rank until their share is spent; the most recent turns of
+the conversation fill what is left, newest first, so a follow-up ("¿y el desayuno?")
+keeps the turn it follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from posada.answers.language import detect_language
+from posada.knowledge.retrieval import Hit
+from posada.providers.llm import ChatMessage, estimate_tokens
+
+LANGUAGES = {"es": "Spanish", "en": "English"}
+
+SYSTEM = (
+    "You are the concierge of {hotel}. Answer only from the context below. If the context "
+    "does not hold the answer, say plainly that you do not have that information and "
+    "suggest asking reception. Answer in {language}, the language of the guest's last "
+    "message. Keep it short: at most three sentences."
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The messages to send and the estimated tokens of each part."""
+
+    messages: list[ChatMessage]
+    tokens: dict[str, int]  # system, context, history, question
+    passages: list[Hit]  # the passages that fit, in rank order
+
+
+def build_prompt(
+    *,
+    hotel: str,
+    question: str,
+    passages: Sequence[Hit],
+    history: Sequence[ChatMessage],
+    budget: int,
+    context_share: float = 0.75,
+) -> Prompt:
+    """Messages for the model within `budget` estimated tokens."""
+    language = LANGUAGES[detect_language(question)]
+    system = SYSTEM.format(hotel=hotel, language=language)
+    fixed = estimate_tokens(system) + estimate_tokens(question) + 8
+    room = max(0, budget - fixed)
+    context_room = int(room * context_share) if history else room
+    kept: list[Hit] = []
+    blocks: list[str] = []
+    used = 0
+    for hit in passages:
+        block = f"[{hit.title} › {hit.heading.split(' › ')[-1]}]\n{hit.text}"
+        cost = estimate_tokens(block) + 2
+        if used + cost > context_room:
+            continue  # a shorter passage further down may still fit
+        kept.append(hit)
+        blocks.append(block)
+        used += cost
+    context = "\n\n".join(blocks) if blocks else "(no relevant passage found)"
+    turns: list[ChatMessage] = []
+    history_room = room - used
+    history_used = 0
+    for turn in reversed(history):
+        cost = estimate_tokens(turn.content) + 4
+        if history_used + cost > history_room:
+            break
+        turns.insert(0, turn)
+        history_used += cost
+    messages = [
+        ChatMessage("system", f"{system}\n\nContext:\n{context}"),
+        *turns,
+        ChatMessage("user", question),
+    ]
+    return Prompt(
+        messages=messages,
+        tokens={
+            "system": estimate_tokens(system),
+            "context": estimate_tokens(context),
+            "history": history_used,
+            "question": estimate_tokens(question),
+        },
+        passages=kept,
+    )
