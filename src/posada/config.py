@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=20.0, gt=0, description="one request to one model")
     llm_total_timeout_s: float = Field(default=30.0, gt=0, description="all fallbacks together")
     llm_max_output_tokens: int = Field(default=400, ge=16)
+    prompt_budget_tokens: int = Field(default=1500, ge=100, description="estimated, per prompt")
+    history_turns: int = Field(default=6, ge=0, description="earlier messages sent as memory")
 
     retrieval_k: int = Field(default=5, ge=1, le=50)
     retrieval_candidates: int = Field(default=40, ge=5, le=400)

@@ -12,6 +12,8 @@ from posada.config import Settings
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
 from posada.providers.embeddings import Embedder, LocalEmbedder, build_embedder
+from posada.providers.llm import ChatModel
+from posada.providers.registry import Tier, build_chat_models
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ class Runtime:
     database_url: str
     pool: AsyncConnectionPool[AsyncConn]
     embedder: Embedder
+    chat_models: dict[Tier, ChatModel] = field(default_factory=dict)
     model_ready: bool = field(default=False)
 
     @classmethod
@@ -36,7 +39,9 @@ class Runtime:
         pool = await open_pool(
             url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
-        runtime = cls(settings, url, pool, embedder or build_embedder(settings))
+        runtime = cls(
+            settings, url, pool, embedder or build_embedder(settings), build_chat_models(settings)
+        )
         await runtime.load_model()
         return runtime
 

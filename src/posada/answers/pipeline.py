@@ -1,24 +1,39 @@
-"""The answering pipeline: store the question, embed once, one lookup, respond, store the answer.
+"""The answering pipeline: store the question, embed once, one lookup, answer, store it.
 
 Each guest question costs one local embedding and one database round trip for all
 lookups; storing the question before answering means nothing is lost if answering fails.
+The answer comes from the FAQ when an entry asks the same question, from an LLM (the
+cheapest tier that fits, with fallbacks) when one is configured and passages are
+relevant, and otherwise from the extractive responder. `answer_events` streams it;
+`answer_question` collects it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from posada.answers.extractive import respond
+from posada.answers.extractive import Draft, is_relevant, respond
+from posada.answers.generation import Answering, Exhausted, Generated, generate
 from posada.answers.language import detect_language
+from posada.answers.prompt import build_prompt
+from posada.answers.routing import choose_tier, retrieval_text
 from posada.config import Settings
 from posada.guests.conversations import record_answer, record_guest_message
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility, retrieve
+from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
+from posada.providers.registry import fallback_order
 from posada.runtime import Runtime
+
+log = logging.getLogger(__name__)
+# Stores of interrupted answers run on after the request is gone; keep them referenced.
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True)
@@ -47,13 +62,36 @@ class Source:
 
 @dataclass
 class Answer:
-    """What the guest gets back."""
+    """What the guest gets back, and what it cost."""
 
     text: str
     layer: str
     sources: list[Source]
     timings: dict[str, float] = field(default_factory=dict)
     conversation_id: int | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    incomplete: bool = False
+
+
+@dataclass(frozen=True)
+class Meta:
+    """First event: where the answer will come from."""
+
+    conversation_id: int | None
+    layer: str
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Done:
+    """Last event: the whole answer."""
+
+    answer: Answer
+
+
+PipelineEvent = Meta | Delta | Done
 
 
 class StageTimer:
@@ -85,6 +123,144 @@ def fusion_weights(question: str, settings: Settings) -> tuple[float, float]:
     return (settings.vector_weight_en, 1.0)
 
 
+async def answer_events(
+    *,
+    runtime: Runtime,
+    visibility: Visibility,
+    question: str,
+    guest: GuestClaims | None = None,
+    conversation_id: int | None = None,
+    hotel: str = "the hotel",
+) -> AsyncIterator[PipelineEvent]:
+    """Meta, then the answer's text as Deltas, then Done; stores it when a guest asks."""
+    timer = StageTimer()
+    pool, settings = runtime.pool, runtime.settings
+    history: list[ChatMessage] = []
+    if guest is not None:
+        with timer.stage("store_question"):
+            async with pool.connection() as conn:
+                recorded = await record_guest_message(
+                    conn,
+                    guest=guest,
+                    conversation_id=conversation_id,
+                    content=question,
+                    history_turns=settings.history_turns,
+                )
+        conversation_id, hotel, history = (
+            recorded.conversation_id,
+            recorded.hotel,
+            recorded.history,
+        )
+    search = retrieval_text(question, history)
+    with timer.stage("embed"):
+        embedding = (await runtime.embedder.embed_batch([search]))[0]
+    with timer.stage("lookup"):
+        async with pool.connection() as conn:
+            retrieved = await retrieve(
+                conn,
+                visibility=visibility,
+                text=search,
+                embedding=embedding,
+                k=settings.retrieval_k,
+                candidates=settings.retrieval_candidates,
+                weights=fusion_weights(question, settings),
+            )
+    draft = respond(question, retrieved, settings)
+    answer = Answer(
+        "", draft.layer, [Source.of(h) for h in draft.sources], conversation_id=conversation_id
+    )
+    language = detect_language(question)
+    passages = [h for h in retrieved.chunks if is_relevant(h, settings, language=language)]
+    try:
+        with timer.stage("generate"):
+            if runtime.chat_models and draft.layer != "faq" and passages:
+                async for event in _generate(
+                    runtime, answer, draft, question, passages, history, hotel
+                ):
+                    yield event
+            else:
+                answer.text = draft.text
+                yield Meta(conversation_id, answer.layer, None)
+                yield Delta(draft.text)
+    except (asyncio.CancelledError, GeneratorExit):
+        # The guest left: keep what was written, marked incomplete, and stop generating.
+        if guest is not None and conversation_id is not None:
+            answer.incomplete = True
+            task = asyncio.ensure_future(_store(runtime, guest, answer, dict(timer.timings)))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+        raise
+    if guest is not None and conversation_id is not None:
+        with timer.stage("store_answer"):
+            await _store(runtime, guest, answer, dict(timer.timings))
+    answer.timings = timer.finish()
+    yield Done(answer)
+
+
+async def _generate(
+    runtime: Runtime,
+    answer: Answer,
+    draft: Draft,
+    question: str,
+    passages: list[Hit],
+    history: list[ChatMessage],
+    hotel: str,
+) -> AsyncIterator[PipelineEvent]:
+    settings = runtime.settings
+    prompt = build_prompt(
+        hotel=hotel,
+        question=question,
+        passages=passages,
+        history=history,
+        budget=settings.prompt_budget_tokens,
+    )
+    models = fallback_order(runtime.chat_models, choose_tier(question))
+    async for event in generate(
+        models,
+        prompt.messages,
+        max_tokens=settings.llm_max_output_tokens,
+        request_timeout=settings.llm_timeout_s,
+        total_timeout=settings.llm_total_timeout_s,
+    ):
+        if isinstance(event, Answering):
+            answer.layer, answer.model = "llm", event.model.model
+            answer.sources = [Source.of(h) for h in prompt.passages]
+            yield Meta(answer.conversation_id, "llm", event.model.model)
+        elif isinstance(event, Delta):
+            answer.text += event.text
+            yield event
+        elif isinstance(event, Generated):
+            answer.usage = event.usage
+            answer.cost_usd = cost_usd(event.model, event.usage)
+            answer.incomplete = event.incomplete
+        elif isinstance(event, Exhausted):
+            log.warning("no LLM answered (%s); answering extractively", "; ".join(event.failures))
+            answer.text = draft.text
+            yield Meta(answer.conversation_id, answer.layer, None)
+            yield Delta(draft.text)
+
+
+async def _store(
+    runtime: Runtime, guest: GuestClaims, answer: Answer, timings: dict[str, float]
+) -> None:
+    assert answer.conversation_id is not None
+    async with runtime.pool.connection() as conn:
+        await record_answer(
+            conn,
+            tenant_id=guest.tenant_id,
+            conversation_id=answer.conversation_id,
+            content=answer.text,
+            layer=answer.layer,
+            sources=[s.as_dict() for s in answer.sources],
+            timings=timings,
+            model=answer.model,
+            input_tokens=answer.usage.input_tokens if answer.usage else None,
+            output_tokens=answer.usage.output_tokens if answer.usage else None,
+            cost_usd=answer.cost_usd if answer.usage else None,
+            incomplete=answer.incomplete,
+        )
+
+
 async def answer_question(
     *,
     runtime: Runtime,
@@ -92,42 +268,17 @@ async def answer_question(
     question: str,
     guest: GuestClaims | None = None,
     conversation_id: int | None = None,
+    hotel: str = "the hotel",
 ) -> Answer:
-    """Answer one question; with a guest, store the question first and the answer after."""
-    timer = StageTimer()
-    pool, settings = runtime.pool, runtime.settings
-    if guest is not None:
-        with timer.stage("store_question"):
-            async with pool.connection() as conn:
-                conversation_id = await record_guest_message(
-                    conn, guest=guest, conversation_id=conversation_id, content=question
-                )
-    with timer.stage("embed"):
-        embedding = (await runtime.embedder.embed_batch([question]))[0]
-    with timer.stage("lookup"):
-        async with pool.connection() as conn:
-            retrieved = await retrieve(
-                conn,
-                visibility=visibility,
-                text=question,
-                embedding=embedding,
-                k=settings.retrieval_k,
-                candidates=settings.retrieval_candidates,
-                weights=fusion_weights(question, settings),
-            )
-    with timer.stage("generate"):
-        draft = respond(question, retrieved, settings)
-    sources = [Source.of(hit) for hit in draft.sources]
-    if guest is not None and conversation_id is not None:
-        with timer.stage("store_answer"):
-            async with pool.connection() as conn:
-                await record_answer(
-                    conn,
-                    tenant_id=guest.tenant_id,
-                    conversation_id=conversation_id,
-                    content=draft.text,
-                    layer=draft.layer,
-                    sources=[s.as_dict() for s in sources],
-                    timings=dict(timer.timings),
-                )
-    return Answer(draft.text, draft.layer, sources, timer.finish(), conversation_id)
+    """The whole answer at once (the non-streaming endpoint and `posada ask`)."""
+    async for event in answer_events(
+        runtime=runtime,
+        visibility=visibility,
+        question=question,
+        guest=guest,
+        conversation_id=conversation_id,
+        hotel=hotel,
+    ):
+        if isinstance(event, Done):
+            return event.answer
+    raise AssertionError("the pipeline ended without an answer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -9,16 +10,31 @@ from psycopg.types.json import Jsonb
 from posada.db.pool import AsyncConn
 from posada.errors import NotAuthorized, NotFound
 from posada.guests.tokens import GuestClaims
+from posada.providers.llm import ChatMessage
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The stored question's conversation, the hotel's name and the turns before it."""
+
+    conversation_id: int
+    hotel: str
+    history: list[ChatMessage]
 
 
 async def record_guest_message(
-    conn: AsyncConn, *, guest: GuestClaims, conversation_id: int | None, content: str
-) -> int:
-    """Store the guest's message (in a new conversation if none is given); return its conversation.
+    conn: AsyncConn,
+    *,
+    guest: GuestClaims,
+    conversation_id: int | None,
+    content: str,
+    history_turns: int = 6,
+) -> Recorded:
+    """Store the guest's message (in a new conversation if none is given).
 
     One statement checks that the token's reservation still holds (not cancelled, same
     unit: a token outlives an import that moves or cancels a stay), that the conversation
-    is this guest's, and stores the message.
+    is this guest's, stores the message, and reads the turns before it.
     """
     cur = await conn.execute(
         """WITH guest AS (
@@ -39,13 +55,20 @@ async def record_guest_message(
                SELECT id, %(tenant)s, 'guest', %(content)s
                FROM (SELECT id FROM created UNION ALL SELECT id FROM owned) target
                RETURNING conversation_id)
-           SELECT EXISTS (SELECT 1 FROM guest), (SELECT conversation_id FROM stored)""",
+           SELECT EXISTS (SELECT 1 FROM guest), (SELECT conversation_id FROM stored),
+                  (SELECT name FROM tenants WHERE id = %(tenant)s),
+                  (SELECT coalesce(json_agg(json_build_array(role, content) ORDER BY id), '[]')
+                   FROM (SELECT m.id, m.role, m.content FROM messages m
+                         WHERE m.conversation_id = (SELECT id FROM owned)
+                           AND m.tenant_id = %(tenant)s
+                         ORDER BY m.id DESC LIMIT %(turns)s) recent)""",
         {
             "tenant": guest.tenant_id,
             "reservation": guest.reservation_id,
             "unit": guest.unit_id,
             "conversation": conversation_id,
             "content": content,
+            "turns": history_turns,
         },
     )
     row = await cur.fetchone()
@@ -54,7 +77,10 @@ async def record_guest_message(
         raise NotAuthorized("this reservation is no longer valid; please log in again")
     if row[1] is None:
         raise NotFound("no such conversation")
-    return int(row[1])
+    history = [
+        ChatMessage("user" if role == "guest" else "assistant", text) for role, text in row[3]
+    ]
+    return Recorded(int(row[1]), str(row[2]), history)
 
 
 async def record_answer(
@@ -67,13 +93,30 @@ async def record_answer(
     sources: list[dict[str, Any]],
     timings: dict[str, float],
     model: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    cost_usd: float | None = None,
+    incomplete: bool = False,
 ) -> int:
-    """Store the assistant's answer with what produced it; return its id."""
+    """Store the assistant's answer with what produced it and what it cost; return its id."""
     cur = await conn.execute(
         """INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
-                                 sources, timings)
-           VALUES (%s, %s, 'assistant', %s, %s, %s, %s, %s) RETURNING id""",
-        (conversation_id, tenant_id, content, layer, model, Jsonb(sources), Jsonb(timings)),
+                                 input_tokens, output_tokens, cost_usd, sources, timings,
+                                 incomplete)
+           VALUES (%s, %s, 'assistant', %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        (
+            conversation_id,
+            tenant_id,
+            content,
+            layer,
+            model,
+            input_tokens,
+            output_tokens,
+            cost_usd,
+            Jsonb(sources),
+            Jsonb(timings),
+            incomplete,
+        ),
     )
     row = await cur.fetchone()
     assert row is not None
