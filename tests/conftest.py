@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -170,3 +171,40 @@ def serve_fake_llm(*flags: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `posada serve` on the session's database; yield its base URL once ready."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "POSADA_DATABASE_URL": runtime.database_url,
+        "POSADA_JWT_SECRET": "server-test-secret-0123456789-0123456789",
+        "POSADA_DATA_DIR": str(runtime.settings.data_dir),
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "posada", "serve", "--port", str(port), *flags],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {process.stdout.read() if process.stdout else ''}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("server never became ready")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -2,54 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from posada.runtime import Runtime
-from tests.conftest import StayFinder, free_port
+from tests.conftest import StayFinder, serve_posada
 
 
 @pytest.fixture(scope="module")
 def server(runtime: Runtime) -> Iterator[str]:
     """A real `posada serve` process with two workers; yields its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "POSADA_DATABASE_URL": runtime.database_url,
-        "POSADA_JWT_SECRET": "server-test-secret-0123456789-0123456789",
-        "POSADA_DATA_DIR": str(runtime.settings.data_dir),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "posada", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("server never became ready")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    yield from serve_posada(runtime, "--workers", "2")
 
 
 async def test_login_and_chat_over_real_http(server: str, current_stay: StayFinder) -> None:

@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 from posada.answers.routes import router as answers_router
 from posada.config import Settings
 from posada.errors import PosadaError
+from posada.guests.conversation_routes import router as conversations_router
 from posada.guests.routes import router as guests_router
 from posada.guests.throttle import LoginThrottle
 from posada.health import router as health_router
@@ -46,7 +47,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     if runtime is not None:
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
-    for router in (health_router, guests_router, answers_router, tenants_router):
+    for router in (
+        health_router,
+        guests_router,
+        answers_router,
+        conversations_router,
+        tenants_router,
+    ):
         app.include_router(router)
     _install_error_handlers(app)
     return app

@@ -26,7 +26,7 @@ from posada.answers.routing import choose_tier, retrieval_text
 from posada.config import Settings
 from posada.guests.conversations import record_answer, record_guest_message
 from posada.guests.tokens import GuestClaims
-from posada.knowledge.retrieval import Hit, Visibility, retrieve
+from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
 from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
 from posada.providers.registry import fallback_order
 from posada.runtime import Runtime
@@ -165,6 +165,10 @@ async def answer_events(
                 candidates=settings.retrieval_candidates,
                 weights=fusion_weights(question, settings),
             )
+    if search != question:
+        # A follow-up searched with the turn before it; an FAQ entry matching that pair
+        # would answer the earlier question, not this one.
+        retrieved = Retrieved(retrieved.chunks, [])
     draft = respond(question, retrieved, settings)
     answer = Answer(
         "", draft.layer, [Source.of(h) for h in draft.sources], conversation_id=conversation_id

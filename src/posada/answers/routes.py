@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from posada.answers.pipeline import answer_question
+from posada.answers.pipeline import Answer, Meta, PipelineEvent, answer_events, answer_question
 from posada.deps import GuestDep, RuntimeDep
+from posada.errors import PosadaError
 from posada.knowledge.retrieval import Visibility
+from posada.providers.llm import Delta
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 
@@ -40,19 +48,53 @@ class SourceOut(BaseModel):
     scope: str
 
 
+class UsageOut(BaseModel):
+    """Tokens of an LLM answer; `estimated` when the provider did not say."""
+
+    input_tokens: int
+    output_tokens: int
+    estimated: bool
+
+
 class ChatResponse(BaseModel):
     """The answer and what produced it."""
 
     answer: str
     conversation_id: int
     layer: str
+    model: str | None
     sources: list[SourceOut]
+    usage: UsageOut | None
+    cost_usd: float
+    incomplete: bool
     timings: dict[str, float]
+
+
+def _response(answer: Answer) -> ChatResponse:
+    assert answer.conversation_id is not None
+    usage = answer.usage
+    return ChatResponse(
+        answer=answer.text,
+        conversation_id=answer.conversation_id,
+        layer=answer.layer,
+        model=answer.model,
+        sources=[SourceOut(**s.as_dict()) for s in answer.sources],
+        usage=UsageOut(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            estimated=usage.estimated,
+        )
+        if usage
+        else None,
+        cost_usd=round(answer.cost_usd, 8),
+        incomplete=answer.incomplete,
+        timings=answer.timings,
+    )
 
 
 @router.post("/chat")
 async def chat(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -> ChatResponse:
-    """Answer a guest's question from their hotel's knowledge."""
+    """Answer a guest's question from their hotel's knowledge, all at once."""
     answer = await answer_question(
         runtime=runtime,
         visibility=Visibility(tenant_id=guest.tenant_id, unit_id=guest.unit_id),
@@ -60,11 +102,56 @@ async def chat(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -> ChatR
         guest=guest,
         conversation_id=body.conversation_id,
     )
-    assert answer.conversation_id is not None
-    return ChatResponse(
-        answer=answer.text,
-        conversation_id=answer.conversation_id,
-        layer=answer.layer,
-        sources=[SourceOut(**s.as_dict()) for s in answer.sources],
-        timings=answer.timings,
+    return _response(answer)
+
+
+def _sse(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+@router.post("/chat/stream")
+async def chat_stream(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -> StreamingResponse:
+    """The same answer as Server-Sent Events: `meta`, `delta`s, then `done` (or `error`)."""
+    events = answer_events(
+        runtime=runtime,
+        visibility=Visibility(tenant_id=guest.tenant_id, unit_id=guest.unit_id),
+        question=body.message,
+        guest=guest,
+        conversation_id=body.conversation_id,
+    )
+    # Store the question (and check the conversation) before the response starts, so that
+    # a wrong conversation or a stale token is a plain 404/401, not an event.
+    first = await anext(events)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            event: PipelineEvent = first
+            while True:
+                if isinstance(event, Meta):
+                    yield _sse(
+                        "meta",
+                        {
+                            "conversation_id": event.conversation_id,
+                            "layer": event.layer,
+                            "model": event.model,
+                        },
+                    )
+                elif isinstance(event, Delta):
+                    yield _sse("delta", {"text": event.text})
+                else:
+                    yield _sse(
+                        "done", _response(event.answer).model_dump(mode="json", exclude={"answer"})
+                    )
+                    return
+                event = await anext(events)
+        except PosadaError as exc:
+            yield _sse("error", {"detail": exc.message})
+        except Exception:
+            log.exception("streamed answer failed")
+            yield _sse("error", {"detail": "something went wrong; please ask again"})
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

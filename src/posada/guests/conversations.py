@@ -121,3 +121,71 @@ async def record_answer(
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def list_conversations(
+    conn: AsyncConn, *, guest: GuestClaims, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """The guest's conversations, newest first, `limit` at a time (keyset: ids below `before`)."""
+    cur = await conn.execute(
+        """SELECT c.id, c.created_at, c.updated_at,
+                  (SELECT content FROM messages m WHERE m.conversation_id = c.id
+                   ORDER BY m.id LIMIT 1) AS first_message
+           FROM conversations c
+           WHERE c.tenant_id = %(tenant)s AND c.reservation_id = %(reservation)s
+             AND (%(before)s::bigint IS NULL OR c.id < %(before)s)
+           ORDER BY c.id DESC LIMIT %(limit)s""",
+        {
+            "tenant": guest.tenant_id,
+            "reservation": guest.reservation_id,
+            "before": before,
+            "limit": limit,
+        },
+    )
+    return [
+        {"id": r[0], "created_at": r[1], "updated_at": r[2], "title": (r[3] or "")[:80]}
+        for r in await cur.fetchall()
+    ]
+
+
+async def list_messages(
+    conn: AsyncConn, *, guest: GuestClaims, conversation_id: int, after: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """One of the guest's conversations, oldest first (keyset: ids above `after`); NotFound if
+    it is not theirs."""
+    cur = await conn.execute(
+        """SELECT c.id, m.id, m.role, m.content, m.layer, m.model, m.sources, m.incomplete,
+                  m.created_at
+           FROM conversations c
+           LEFT JOIN LATERAL (
+               SELECT * FROM messages m WHERE m.conversation_id = c.id
+                 AND (%(after)s::bigint IS NULL OR m.id > %(after)s)
+               ORDER BY m.id LIMIT %(limit)s) m ON true
+           WHERE c.id = %(conversation)s AND c.tenant_id = %(tenant)s
+             AND c.reservation_id = %(reservation)s
+           ORDER BY m.id""",
+        {
+            "tenant": guest.tenant_id,
+            "reservation": guest.reservation_id,
+            "conversation": conversation_id,
+            "after": after,
+            "limit": limit,
+        },
+    )
+    rows = await cur.fetchall()
+    if not rows:
+        raise NotFound("no such conversation")
+    return [
+        {
+            "id": r[1],
+            "role": r[2],
+            "content": r[3],
+            "layer": r[4],
+            "model": r[5],
+            "sources": r[6] or [],
+            "incomplete": r[7],
+            "created_at": r[8],
+        }
+        for r in rows
+        if r[1] is not None
+    ]

@@ -1,0 +1,47 @@
+"""A guest's own conversations, keyset-paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from posada.deps import GuestDep, RuntimeDep
+from posada.guests.conversations import list_conversations, list_messages
+
+router = APIRouter(prefix="/api/guest/conversations", tags=["guest"])
+
+BIGINT = 2**63 - 1
+
+
+@router.get("")
+async def conversations(
+    guest: GuestDep,
+    runtime: RuntimeDep,
+    before: Annotated[int | None, Query(ge=1, le=BIGINT)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The guest's conversations, newest first; pass `next_before` as `before` for more."""
+    async with runtime.pool.connection() as conn:
+        items = await list_conversations(conn, guest=guest, before=before, limit=limit)
+    return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
+
+
+@router.get("/{conversation_id}")
+async def conversation(
+    conversation_id: Annotated[int, Path(ge=1, le=BIGINT)],
+    guest: GuestDep,
+    runtime: RuntimeDep,
+    after: Annotated[int | None, Query(ge=1, le=BIGINT)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Messages of one conversation, oldest first; pass `next_after` as `after` for more."""
+    async with runtime.pool.connection() as conn:
+        items = await list_messages(
+            conn, guest=guest, conversation_id=conversation_id, after=after, limit=limit
+        )
+    return {
+        "id": conversation_id,
+        "messages": items,
+        "next_after": items[-1]["id"] if len(items) == limit else None,
+    }
