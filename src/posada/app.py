@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 
@@ -55,6 +57,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         tenants_router,
     ):
         app.include_router(router)
+    web = Path(__file__).parent / "web"
+    app.mount("/static", StaticFiles(directory=web), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def guest_page() -> FileResponse:
+        """The guest chat page; the hotel comes from `?hotel=` or the subdomain."""
+        return FileResponse(web / "index.html")
+
     _install_error_handlers(app)
     return app
 

@@ -1,0 +1,155 @@
+// The guest chat: log in, ask, read the answer as it streams. No build step.
+"use strict";
+
+const TEXT = {
+  es: { welcome: "Ingresa con la fecha de llegada de tu reserva y los últimos 4 dígitos de tu teléfono.",
+        checkIn: "Fecha de llegada", phone: "Últimos 4 dígitos del teléfono", enter: "Entrar",
+        send: "Enviar", newChat: "Nueva conversación", logout: "Salir", sources: "Fuentes",
+        placeholder: "Escribe tu pregunta…", failed: "No pudimos verificar tu reserva.",
+        error: "Algo salió mal; inténtalo de nuevo.", hello: "Hola" },
+  en: { welcome: "Log in with your reservation's check-in date and the last 4 digits of your phone.",
+        checkIn: "Check-in date", phone: "Last 4 digits of your phone", enter: "Log in",
+        send: "Send", newChat: "New conversation", logout: "Log out", sources: "Sources",
+        placeholder: "Type your question…", failed: "We could not find your reservation.",
+        error: "Something went wrong; please try again.", hello: "Hello" },
+};
+
+const params = new URLSearchParams(location.search);
+const hotel = params.get("hotel") || location.hostname.split(".")[0];
+const store = {
+  get: (key) => localStorage.getItem(`posada:${hotel}:${key}`),
+  set: (key, value) => localStorage.setItem(`posada:${hotel}:${key}`, value),
+  drop: (key) => localStorage.removeItem(`posada:${hotel}:${key}`),
+};
+let lang = store.get("lang") || (navigator.language || "es").slice(0, 2);
+if (!TEXT[lang]) lang = "es";
+const $ = (id) => document.getElementById(id);
+
+function translate() {
+  document.documentElement.lang = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = TEXT[lang][node.dataset.i18n];
+  $("message").placeholder = TEXT[lang].placeholder;
+  $("lang").textContent = lang === "es" ? "EN" : "ES";
+}
+
+function show(loggedIn) {
+  $("login").hidden = loggedIn;
+  $("chat").hidden = !loggedIn;
+  if (loggedIn) $("guest").textContent = `${TEXT[lang].hello}, ${store.get("guest") || ""}`;
+}
+
+function bubble(role, text, sources) {
+  const item = document.createElement("li");
+  item.className = role;
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text;
+  item.append(body);
+  if (sources) setSources(item, sources);
+  $("messages").append(item);
+  item.scrollIntoView({ block: "end" });
+  return item;
+}
+
+function setSources(item, sources) {
+  if (!sources.length) return;
+  const line = document.createElement("small");
+  line.className = "sources";
+  line.textContent = `${TEXT[lang].sources}: ` + sources.map((s) => s.heading.split(" › ").slice(-1)[0]).join(" · ");
+  item.append(line);
+}
+
+async function loadHistory() {
+  const id = store.get("conversation");
+  if (!id) return;
+  const response = await fetch(`/api/guest/conversations/${id}?limit=200`, { headers: auth() });
+  if (response.status === 401) return logout();
+  if (!response.ok) return store.drop("conversation");
+  const data = await response.json();
+  for (const m of data.messages) bubble(m.role === "guest" ? "guest" : "assistant", m.content, m.sources);
+}
+
+function auth() { return { Authorization: `Bearer ${store.get("token")}` }; }
+
+function logout() {
+  for (const key of ["token", "conversation", "guest"]) store.drop(key);
+  $("messages").replaceChildren();
+  show(false);
+}
+
+async function ask(question) {
+  bubble("guest", question);
+  const item = bubble("assistant", "");
+  const body = { message: question };
+  const conversation = store.get("conversation");
+  if (conversation) body.conversation_id = Number(conversation);
+  const response = await fetch("/api/guest/chat/stream", {
+    method: "POST", headers: { ...auth(), "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (response.status === 401) return logout();
+  if (!response.ok) { item.querySelector(".text").textContent = TEXT[lang].error; return; }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = JSON.parse(/^data: (.*)$/m.exec(block)?.[1] || "{}");
+      if (event === "meta") store.set("conversation", data.conversation_id);
+      else if (event === "delta") item.querySelector(".text").textContent += data.text;
+      else if (event === "done") setSources(item, data.sources);
+      else if (event === "error") item.querySelector(".text").textContent = TEXT[lang].error;
+      item.scrollIntoView({ block: "end" });
+    }
+  }
+}
+
+$("lang").addEventListener("click", () => {
+  lang = lang === "es" ? "en" : "es";
+  store.set("lang", lang);
+  translate();
+  show(Boolean(store.get("token")));
+});
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  const response = await fetch("/api/guest/login", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ tenant: hotel, check_in: $("check-in").value, phone_last4: $("phone").value }),
+  });
+  if (!response.ok) { $("login-error").textContent = TEXT[lang].failed; return; }
+  const data = await response.json();
+  store.set("token", data.token);
+  store.set("guest", data.guest_name);
+  show(true);
+});
+
+$("ask").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = $("message").value.trim();
+  if (!question) return;
+  $("message").value = "";
+  ask(question).catch(() => bubble("assistant", TEXT[lang].error));
+});
+
+$("message").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("ask").requestSubmit(); }
+});
+
+$("new").addEventListener("click", () => { store.drop("conversation"); $("messages").replaceChildren(); });
+$("logout").addEventListener("click", logout);
+
+translate();
+fetch(`/api/public/${hotel}/info`).then((r) => (r.ok ? r.json() : null)).then((info) => {
+  $("hotel-name").textContent = info ? info.name : hotel;
+  document.title = info ? info.name : "Concierge";
+});
+show(Boolean(store.get("token")));
+if (store.get("token")) loadHistory();

@@ -1,0 +1,96 @@
+"""The guest chat page in headless Chromium, against a real `posada serve`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from posada.runtime import Runtime
+from tests.conftest import StayFinder, serve_fake_llm, serve_posada
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+# Flags for a closed network and a root user (as the machines that run this are).
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def site(runtime: Runtime) -> Iterator[str]:
+    """posada answering through a simulated LLM that writes at a visible pace."""
+    for llm in serve_fake_llm("--ttft-ms", "100", "--tokens-per-s", "8"):
+        yield from serve_posada(
+            runtime, env={"POSADA_LLM_BASE_URL": llm, "POSADA_LLM_API_KEY": "test"}
+        )
+
+
+async def test_log_in_ask_see_the_stream_reload_see_the_history(
+    site: str, current_stay: StayFinder, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    stay = await current_stay("coral")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
+        await page.goto(f"{site}/?hotel=casa-azul")
+        await expect(page.locator("#hotel-name")).to_have_text("Hotel Casa Azul")
+        await expect(page.locator("#login")).to_be_visible()
+        await expect(page.locator("button[type=submit]").first).to_have_text("Log in")
+
+        await page.fill("#check-in", "2001-01-01")
+        await page.fill("#phone", stay.phone_last4)
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#login-error")).to_have_text(
+            "We could not find your reservation."
+        )
+
+        await page.fill("#check-in", stay.check_in.isoformat())
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#chat")).to_be_visible()
+        await expect(page.locator("#login")).to_be_hidden()
+
+        # Note every length the answer's text takes while it is written.
+        await page.evaluate("""() => {
+            window.lengths = new Set();
+            new MutationObserver(() => {
+                const last = [...document.querySelectorAll('#messages li.assistant .text')].pop();
+                if (last) window.lengths.add(last.textContent.length);
+            }).observe(document.getElementById('messages'),
+                       {childList: true, subtree: true, characterData: true});
+        }""")
+        await page.fill("#message", "How much is a relaxing massage at the spa?")
+        await page.click("#ask button[type=submit]")
+        answer = page.locator("#messages li.assistant .text").last
+        await expect(answer).to_contain_text("150.000", timeout=15_000)
+        lengths = await page.evaluate("() => [...window.lengths].filter((n) => n > 0).length")
+        assert lengths > 3, "the answer was rendered piece by piece as it arrived"
+        await expect(page.locator("#messages li.assistant .sources").last).to_contain_text(
+            "Sources:"
+        )
+        await page.screenshot(path=str(tmp_path_factory.mktemp("web") / "chat.png"))
+
+        await page.reload()
+        await expect(page.locator("#chat")).to_be_visible()
+        await expect(page.locator("#messages li")).to_have_count(2)
+        await expect(page.locator("#messages li.guest")).to_have_text(
+            "How much is a relaxing massage at the spa?"
+        )
+
+        await page.click("#lang")
+        await expect(page.locator("#ask button[type=submit]")).to_have_text("Enviar")
+        await browser.close()
