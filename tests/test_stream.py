@@ -113,6 +113,7 @@ async def test_llm_answer_streams_with_usage_cost_and_is_stored(
     usage = done["usage"]
     assert isinstance(usage, dict)
     assert usage["estimated"] is False
+    assert set(done["prompt_tokens"]) == {"system", "context", "history", "question"}  # type: ignore[call-overload]
     assert usage["output_tokens"] == len(text.split())
     assert done["cost_usd"] == pytest.approx(
         (usage["input_tokens"] * 0.15 + usage["output_tokens"] * 0.60) / 1e6

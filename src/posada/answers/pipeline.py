@@ -22,11 +22,12 @@ from posada.answers.extractive import Draft, is_relevant, respond
 from posada.answers.generation import Answering, Exhausted, Generated, generate
 from posada.answers.language import detect_language
 from posada.answers.prompt import build_prompt
-from posada.answers.routing import choose_tier, retrieval_text
+from posada.answers.routing import choose_tier, is_follow_up, retrieval_text
 from posada.config import Settings
 from posada.guests.conversations import record_answer, record_guest_message
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
+from posada.providers.embeddings import Vectors
 from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
 from posada.providers.registry import fallback_order
 from posada.runtime import Runtime
@@ -73,6 +74,7 @@ class Answer:
     usage: Usage | None = None
     cost_usd: float = 0.0
     incomplete: bool = False
+    prompt_tokens: dict[str, int] = field(default_factory=dict)  # estimated, by part
 
 
 @dataclass(frozen=True)
@@ -136,24 +138,37 @@ async def answer_events(
     timer = StageTimer()
     pool, settings = runtime.pool, runtime.settings
     history: list[ChatMessage] = []
+
+    async def embed(text: str) -> Vectors:
+        with timer.stage("embed"):
+            row: Vectors = (await runtime.embedder.embed_batch([text]))[0]
+        return row
+
+    # A question that stands alone is embedded while it is being stored; a follow-up
+    # waits for the turn before it, which it is searched with.
+    early = None if is_follow_up(question) else asyncio.ensure_future(embed(question))
     if guest is not None:
-        with timer.stage("store_question"):
-            async with pool.connection() as conn:
-                recorded = await record_guest_message(
-                    conn,
-                    guest=guest,
-                    conversation_id=conversation_id,
-                    content=question,
-                    history_turns=settings.history_turns,
-                )
+        try:
+            with timer.stage("store_question"):
+                async with pool.connection() as conn:
+                    recorded = await record_guest_message(
+                        conn,
+                        guest=guest,
+                        conversation_id=conversation_id,
+                        content=question,
+                        history_turns=settings.history_turns,
+                    )
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
         conversation_id, hotel, history = (
             recorded.conversation_id,
             recorded.hotel,
             recorded.history,
         )
     search = retrieval_text(question, history)
-    with timer.stage("embed"):
-        embedding = (await runtime.embedder.embed_batch([search]))[0]
+    embedding = await early if early is not None else await embed(search)
     with timer.stage("lookup"):
         async with pool.connection() as conn:
             retrieved = await retrieve(
@@ -218,6 +233,7 @@ async def _generate(
         history=history,
         budget=settings.prompt_budget_tokens,
     )
+    answer.prompt_tokens = prompt.tokens
     models = fallback_order(runtime.chat_models, choose_tier(question))
     async for event in generate(
         models,

@@ -67,6 +67,7 @@ class ChatResponse(BaseModel):
     usage: UsageOut | None
     cost_usd: float
     incomplete: bool
+    prompt_tokens: dict[str, int]
     timings: dict[str, float]
 
 
@@ -88,6 +89,7 @@ def _response(answer: Answer) -> ChatResponse:
         else None,
         cost_usd=round(answer.cost_usd, 8),
         incomplete=answer.incomplete,
+        prompt_tokens=answer.prompt_tokens,
         timings=answer.timings,
     )
 
