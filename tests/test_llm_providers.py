@@ -233,3 +233,17 @@ async def test_anthropic_errors_name_their_cause(status: int, cause: str) -> Non
         await _collect(model)
     assert caught.value.cause == cause
     assert caught.value.provider == "anthropic"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"data: {not json\n\n", b'data: {"choices": [{"delta": 5}]}\n\n', b"<html>oops</html>"],
+)
+async def test_garbage_from_the_upstream_is_a_provider_error(body: bytes) -> None:
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    model = OpenAIChatModel(model="m", base_url="http://llm.test/v1", http_client=_client(handle))
+    with pytest.raises(ProviderError) as caught:
+        await _collect(model)
+    assert caught.value.cause == "bad_response"

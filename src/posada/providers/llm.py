@@ -162,6 +162,11 @@ class OpenAIChatModel:
             raise ProviderError(self.provider, self.model, _cause(exc, status), str(exc)) from exc
         except httpx2.HTTPError as exc:
             raise ProviderError(self.provider, self.model, "connection", str(exc)) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Garbage from the upstream (not JSON, missing fields): as good as no answer.
+            raise ProviderError(self.provider, self.model, "bad_response", repr(exc)) from exc
+        if not written:
+            raise ProviderError(self.provider, self.model, "bad_response", "an empty answer")
         if usage is None:
             usage = _estimated(messages, "".join(written))
         yield Finished(usage)
@@ -209,15 +214,22 @@ class AnthropicChatModel:
                 max_tokens=max_tokens,
                 timeout=request_timeout,
             ) as stream:
+                wrote = False
                 async for text in stream.text_stream:
                     if text:
+                        wrote = True
                         yield Delta(text)
                 final = await stream.get_final_message()
+            if not wrote:
+                raise ProviderError(self.provider, self.model, "bad_response", "an empty answer")
         except anthropic.APIError as exc:
             status = getattr(exc, "status_code", None)
             raise ProviderError(self.provider, self.model, _cause(exc, status), str(exc)) from exc
         except httpx2.HTTPError as exc:
             raise ProviderError(self.provider, self.model, "connection", str(exc)) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Garbage from the upstream (not JSON, missing fields): as good as no answer.
+            raise ProviderError(self.provider, self.model, "bad_response", repr(exc)) from exc
         yield Finished(Usage(final.usage.input_tokens, final.usage.output_tokens))
 
 
