@@ -275,3 +275,13 @@ async def test_a_guest_who_leaves_keeps_a_partial_answer_marked_incomplete(
             assert stored is not None, "what was written so far is kept"
             assert stored[1] is True
             assert 0 < len(stored[0].split()) < 20
+            root = slow_llm.removesuffix("/v1")
+            async with httpx.AsyncClient() as probe:
+                for _ in range(50):
+                    stats = (await probe.get(f"{root}/stats")).json()
+                    if stats["cancelled"] or stats["completed"]:
+                        break
+                    await asyncio.sleep(0.1)
+            assert stats == {"started": 1, "completed": 0, "cancelled": 1}, (
+                "the upstream generation was cancelled, not run to its end"
+            )

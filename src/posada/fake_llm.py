@@ -64,6 +64,12 @@ def create_fake_llm_app(pace: Pace, embedder: Embedder) -> FastAPI:
     """The simulated upstream's ASGI app."""
     app = FastAPI(title="posada fake-llm (test instrument)")
     rng = random.Random(pace.seed)
+    # How streams ended: lets a test see that posada hung up on a guest who left.
+    stats = {"started": 0, "completed": 0, "cancelled": 0}
+
+    @app.get("/stats")
+    async def get_stats() -> dict[str, int]:
+        return stats
 
     def fails() -> bool:
         return pace.error_rate > 0 and rng.random() < pace.error_rate
@@ -105,7 +111,7 @@ def create_fake_llm_app(pace: Pace, embedder: Embedder) -> FastAPI:
             }
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(
-            _stream(ident, model, tokens, usage if include_usage else None, pace),
+            _counted(_stream(ident, model, tokens, usage if include_usage else None, pace), stats),
             media_type="text/event-stream",
         )
 
@@ -136,6 +142,17 @@ def create_fake_llm_app(pace: Pace, embedder: Embedder) -> FastAPI:
         }
 
     return app
+
+
+async def _counted(chunks: AsyncIterator[bytes], stats: dict[str, int]) -> AsyncIterator[bytes]:
+    stats["started"] += 1
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except (asyncio.CancelledError, GeneratorExit):
+        stats["cancelled"] += 1
+        raise
+    stats["completed"] += 1
 
 
 async def _stream(
