@@ -101,3 +101,18 @@ def test_tiers_come_from_one_shared_endpoint_or_their_own() -> None:
     assert list(models) == ["large"]
     assert models["large"].provider == "anthropic"
     assert [m.model for m in fallback_order(models, "small")] == ["claude-x"]
+
+
+async def test_a_slow_reader_is_not_cut_off_by_the_time_cap(healthy: str) -> None:
+    """The cap bounds waiting on models, not the time the caller spends on each event."""
+    import asyncio
+
+    events = []
+    async for event in generate(
+        [_model(healthy, "good")], PROMPT, max_tokens=50, request_timeout=10, total_timeout=0.5
+    ):
+        events.append(event)
+        await asyncio.sleep(0.1)  # a guest on a slow connection
+    assert isinstance(events[-1], Generated)
+    assert not events[-1].incomplete
+    assert len(events) > 6

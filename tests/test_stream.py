@@ -285,3 +285,36 @@ async def test_a_guest_who_leaves_keeps_a_partial_answer_marked_incomplete(
             assert stats == {"started": 1, "completed": 0, "cancelled": 1}, (
                 "the upstream generation was cancelled, not run to its end"
             )
+
+
+async def test_history_skips_empty_answers_and_keeps_turns_alternating(
+    runtime: Runtime, current_stay: StayFinder
+) -> None:
+    from posada.guests.conversations import record_guest_message
+    from posada.guests.tokens import GuestClaims
+
+    stay = await current_stay("caracola")
+    async with runtime.pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT id FROM tenants WHERE slug = 'casa-azul'")
+        ).fetchone()
+        assert row is not None
+        guest = GuestClaims(row[0], "casa-azul", stay.reservation_id, stay.unit_id)
+        first = await record_guest_message(conn, guest=guest, conversation_id=None, content="one")
+        cid = first.conversation_id
+        await conn.execute(
+            "INSERT INTO messages (conversation_id, tenant_id, role, content, incomplete) "
+            "VALUES (%s, %s, 'assistant', '', true)",
+            (cid, row[0]),
+        )
+        await record_guest_message(conn, guest=guest, conversation_id=cid, content="two")
+        await conn.execute(
+            "INSERT INTO messages (conversation_id, tenant_id, role, content) "
+            "VALUES (%s, %s, 'assistant', 'answer two')",
+            (cid, row[0]),
+        )
+        third = await record_guest_message(conn, guest=guest, conversation_id=cid, content="three")
+    assert [(m.role, m.content) for m in third.history] == [
+        ("user", "two"),
+        ("assistant", "answer two"),
+    ]

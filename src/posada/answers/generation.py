@@ -66,18 +66,24 @@ async def generate(
             messages, max_tokens=max_tokens, request_timeout=min(request_timeout, remaining)
         )
         try:
-            async with asyncio.timeout_at(deadline):
-                async for event in stream:
-                    if isinstance(event, Delta):
-                        if not written:
-                            yield Answering(model)
-                        written += len(event.text)
-                        yield event
-                    else:
-                        if not written:
-                            yield Answering(model)
-                        yield Generated(model, event.usage)
-                        return
+            while True:
+                # The cap covers waiting on the model, never the caller's handling of an
+                # event: a timeout scope left open across a yield would cancel the caller.
+                async with asyncio.timeout_at(deadline):
+                    try:
+                        event = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                if isinstance(event, Delta):
+                    if not written:
+                        yield Answering(model)
+                    written += len(event.text)
+                    yield event
+                else:
+                    if not written:
+                        yield Answering(model)
+                    yield Generated(model, event.usage)
+                    return
         except (ProviderError, TimeoutError) as exc:
             cause = exc.cause if isinstance(exc, ProviderError) else "time cap"
             log.warning("LLM %s/%s failed (%s): %s", model.provider, model.model, cause, exc)

@@ -77,9 +77,19 @@ async def record_guest_message(
         raise NotAuthorized("this reservation is no longer valid; please log in again")
     if row[1] is None:
         raise NotFound("no such conversation")
-    history = [
-        ChatMessage("user" if role == "guest" else "assistant", text) for role, text in row[3]
-    ]
+    history: list[ChatMessage] = []
+    for role, text in row[3]:
+        turn = ChatMessage("user" if role == "guest" else "assistant", text)
+        if not text.strip():
+            continue  # an answer cut off before its first word
+        if history and history[-1].role == turn.role:
+            history[-1] = turn  # providers want turns to alternate; keep the later one
+        else:
+            history.append(turn)
+    while history and history[0].role != "user":
+        history.pop(0)
+    while history and history[-1].role == "user":
+        history.pop()  # a question left unanswered: the new one follows it
     return Recorded(int(row[1]), str(row[2]), history)
 
 
