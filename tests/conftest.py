@@ -101,6 +101,20 @@ def current_stay(runtime: Runtime) -> StayFinder:
     return find
 
 
+async def log_in(http: httpx.AsyncClient, stay: Stay) -> dict[str, str]:
+    """Log in as the guest of `stay` through any client; returns the Authorization header."""
+    response = await http.post(
+        "/api/guest/login",
+        json={
+            "tenant": stay.tenant,
+            "check_in": stay.check_in.isoformat(),
+            "phone_last4": stay.phone_last4,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
 LoginAs = Callable[[str], Awaitable[dict[str, str]]]
 
 
@@ -109,17 +123,7 @@ def login_as(client: httpx.AsyncClient, current_stay: StayFinder) -> LoginAs:
     """Log in as the current guest of a unit; returns the Authorization header."""
 
     async def login(unit: str) -> dict[str, str]:
-        stay = await current_stay(unit)
-        response = await client.post(
-            "/api/guest/login",
-            json={
-                "tenant": stay.tenant,
-                "check_in": stay.check_in.isoformat(),
-                "phone_last4": stay.phone_last4,
-            },
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['token']}"}
+        return await log_in(client, await current_stay(unit))
 
     return login
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from posada.runtime import Runtime
-from tests.conftest import StayFinder, serve_posada
+from tests.conftest import StayFinder, log_in, serve_posada
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +21,7 @@ async def test_login_and_chat_over_real_http(server: str, current_stay: StayFind
     stay = await current_stay("manglar")
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
-        login = await http.post(
-            "/api/guest/login",
-            json={
-                "tenant": stay.tenant,
-                "check_in": stay.check_in.isoformat(),
-                "phone_last4": stay.phone_last4,
-            },
-        )
-        assert login.status_code == 200, login.text
-        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        auth = await log_in(http, stay)
         # Both workers must answer; several requests reach both.
         for _ in range(4):
             chat = await http.post(

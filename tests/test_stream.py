@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from posada.app import create_app
 from posada.providers.registry import build_chat_models
 from posada.runtime import Runtime
-from tests.conftest import LoginAs, StayFinder, serve_fake_llm, serve_posada
+from tests.conftest import LoginAs, StayFinder, log_in, serve_fake_llm, serve_posada
 
 MANGLAR_PRIVATE = ("9370", "5127", "Manglar-Suite", "RaizRoja&83", "3358")
 
@@ -59,16 +59,7 @@ async def llm_client(runtime: Runtime, fake_llm: str) -> AsyncIterator[httpx.Asy
 
 
 async def _login(http: httpx.AsyncClient, stay_of: StayFinder, unit: str) -> dict[str, str]:
-    stay = await stay_of(unit)
-    response = await http.post(
-        "/api/guest/login",
-        json={
-            "tenant": stay.tenant,
-            "check_in": stay.check_in.isoformat(),
-            "phone_last4": stay.phone_last4,
-        },
-    )
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+    return await log_in(http, await stay_of(unit))
 
 
 async def test_stream_without_llm_sends_meta_delta_done(

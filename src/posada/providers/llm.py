@@ -106,7 +106,16 @@ def _cause(exc: Exception, status: int | None) -> str:
     return "bad_response"
 
 
-class OpenAIChatModel:
+class _Priced:
+    """What every chat model knows of itself: its name and its prices."""
+
+    def __init__(self, *, model: str, price_in: float, price_out: float) -> None:
+        self.model = model
+        self.price_in = price_in
+        self.price_out = price_out
+
+
+class OpenAIChatModel(_Priced):
     """Any OpenAI-compatible endpoint: OpenAI, vLLM, Ollama, llama.cpp server, LiteLLM."""
 
     provider = "openai"
@@ -123,9 +132,7 @@ class OpenAIChatModel:
     ) -> None:
         from openai import AsyncOpenAI
 
-        self.model = model
-        self.price_in = price_in
-        self.price_out = price_out
+        super().__init__(model=model, price_in=price_in, price_out=price_out)
         # Local servers (Ollama, llama.cpp) take any key; the SDK insists on one.
         self._client = AsyncOpenAI(
             api_key=api_key or "unused", base_url=base_url, http_client=http_client, max_retries=0
@@ -172,7 +179,7 @@ class OpenAIChatModel:
         yield Finished(usage)
 
 
-class AnthropicChatModel:
+class AnthropicChatModel(_Priced):
     """Anthropic's Messages API; the system prompt goes in its own parameter."""
 
     provider = "anthropic"
@@ -189,9 +196,7 @@ class AnthropicChatModel:
     ) -> None:
         from anthropic import AsyncAnthropic
 
-        self.model = model
-        self.price_in = price_in
-        self.price_out = price_out
+        super().__init__(model=model, price_in=price_in, price_out=price_out)
         self._client = AsyncAnthropic(
             api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
         )
