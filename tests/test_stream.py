@@ -309,3 +309,38 @@ async def test_history_skips_empty_answers_and_keeps_turns_alternating(
         ("user", "two"),
         ("assistant", "answer two"),
     ]
+
+
+async def test_a_conversation_erased_mid_answer_ends_with_an_error_event(
+    runtime: Runtime, current_stay: StayFinder
+) -> None:
+    for slow_llm in serve_fake_llm("--ttft-ms", "300", "--tokens-per-s", "20"):
+        for base in serve_posada(
+            runtime, env={"POSADA_LLM_BASE_URL": slow_llm, "POSADA_LLM_API_KEY": "test"}
+        ):
+            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                auth = await _login(http, current_stay, "coral")
+                lines: list[str] = []
+                async with http.stream(
+                    "POST",
+                    "/api/guest/chat/stream",
+                    headers=auth,
+                    json={"message": "How much is a relaxing massage at the spa?"},
+                ) as response:
+                    assert response.status_code == 200
+                    async for line in response.aiter_lines():
+                        lines.append(line)
+                        if line.startswith("data: ") and len(lines) == 2:
+                            # The hotel erases the guest's conversation while it is answered.
+                            meta = json.loads(line.removeprefix("data: "))
+                            async with runtime.pool.connection() as conn:
+                                await conn.execute(
+                                    "DELETE FROM conversations WHERE id = %s",
+                                    (meta["conversation_id"],),
+                                )
+    events = _events("\n".join(lines))
+    names = [name for name, _ in events]
+    assert names[0] == "meta", names
+    assert names[-1] == "error", names
+    assert "done" not in names
+    assert "no longer exists" in str(events[-1][1]["detail"])

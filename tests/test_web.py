@@ -41,7 +41,10 @@ def site(runtime: Runtime) -> Iterator[str]:
 
 
 async def test_log_in_ask_see_the_stream_reload_see_the_history(
-    site: str, current_stay: StayFinder, tmp_path_factory: pytest.TempPathFactory
+    site: str,
+    current_stay: StayFinder,
+    runtime: Runtime,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     stay = await current_stay("coral")
     async with async_playwright() as playwright:
@@ -90,6 +93,16 @@ async def test_log_in_ask_see_the_stream_reload_see_the_history(
         await expect(page.locator("#messages li.guest")).to_have_text(
             "How much is a relaxing massage at the spa?"
         )
+
+        # The hotel erases the conversation; the next question carries on in a new one.
+        erased = await page.evaluate("() => localStorage.getItem('posada:casa-azul:conversation')")
+        async with runtime.pool.connection() as conn:
+            await conn.execute("DELETE FROM conversations WHERE id = %s", (int(erased),))
+        await page.fill("#message", "What time is check-out?")
+        await page.click("#ask button[type=submit]")
+        await expect(page.locator("#messages li.assistant .text").last).to_contain_text("11:00")
+        renewed = await page.evaluate("() => localStorage.getItem('posada:casa-azul:conversation')")
+        assert renewed not in (None, erased)
 
         await page.click("#lang")
         await expect(page.locator("#ask button[type=submit]")).to_have_text("Enviar")

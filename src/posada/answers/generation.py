@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from posada.providers.llm import ChatMessage, ChatModel, Delta, ProviderError, Usage
@@ -51,7 +51,7 @@ async def generate(
     max_tokens: int,
     request_timeout: float,
     total_timeout: float,
-) -> AsyncIterator[GenerationEvent]:
+) -> AsyncGenerator[GenerationEvent, None]:
     """Stream from the first model that answers; end with `Generated` or `Exhausted`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + total_timeout

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,7 @@ async def answer_events(
     guest: GuestClaims | None = None,
     conversation_id: int | None = None,
     hotel: str = "the hotel",
-) -> AsyncIterator[PipelineEvent]:
+) -> AsyncGenerator[PipelineEvent, None]:
     """Meta, then the answer's text as Deltas, then Done; stores it when a guest asks."""
     timer = StageTimer()
     pool, settings = runtime.pool, runtime.settings
@@ -193,10 +193,11 @@ async def answer_events(
     try:
         with timer.stage("generate"):
             if runtime.chat_models and draft.layer != "faq" and passages:
-                async for event in _generate(
-                    runtime, answer, draft, question, passages, history, hotel
-                ):
-                    yield event
+                async with aclosing(
+                    _generate(runtime, answer, draft, question, passages, history, hotel)
+                ) as events:
+                    async for event in events:
+                        yield event
             else:
                 answer.text = draft.text
                 yield Meta(conversation_id, answer.layer, None)
@@ -205,7 +206,7 @@ async def answer_events(
         # The guest left: keep what was written, marked incomplete, and stop generating.
         if guest is not None and conversation_id is not None:
             answer.incomplete = True
-            task = asyncio.ensure_future(_store(runtime, guest, answer, dict(timer.timings)))
+            task = asyncio.ensure_future(_store_left(runtime, guest, answer, dict(timer.timings)))
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
         raise
@@ -224,7 +225,7 @@ async def _generate(
     passages: list[Hit],
     history: list[ChatMessage],
     hotel: str,
-) -> AsyncIterator[PipelineEvent]:
+) -> AsyncGenerator[PipelineEvent, None]:
     settings = runtime.settings
     prompt = build_prompt(
         hotel=hotel,
@@ -235,29 +236,33 @@ async def _generate(
     )
     answer.prompt_tokens = prompt.tokens
     models = fallback_order(runtime.chat_models, choose_tier(question))
-    async for event in generate(
+    generation = generate(
         models,
         prompt.messages,
         max_tokens=settings.llm_max_output_tokens,
         request_timeout=settings.llm_timeout_s,
         total_timeout=settings.llm_total_timeout_s,
-    ):
-        if isinstance(event, Answering):
-            answer.layer, answer.model = "llm", event.model.model
-            answer.sources = [Source.of(h) for h in prompt.passages]
-            yield Meta(answer.conversation_id, "llm", event.model.model)
-        elif isinstance(event, Delta):
-            answer.text += event.text
-            yield event
-        elif isinstance(event, Generated):
-            answer.usage = event.usage
-            answer.cost_usd = cost_usd(event.model, event.usage)
-            answer.incomplete = event.incomplete
-        elif isinstance(event, Exhausted):
-            log.warning("no LLM answered (%s); answering extractively", "; ".join(event.failures))
-            answer.text = draft.text
-            yield Meta(answer.conversation_id, answer.layer, None)
-            yield Delta(draft.text)
+    )
+    async with aclosing(generation) as events:
+        async for event in events:
+            if isinstance(event, Answering):
+                answer.layer, answer.model = "llm", event.model.model
+                answer.sources = [Source.of(h) for h in prompt.passages]
+                yield Meta(answer.conversation_id, "llm", event.model.model)
+            elif isinstance(event, Delta):
+                answer.text += event.text
+                yield event
+            elif isinstance(event, Generated):
+                answer.usage = event.usage
+                answer.cost_usd = cost_usd(event.model, event.usage)
+                answer.incomplete = event.incomplete
+            elif isinstance(event, Exhausted):
+                log.warning(
+                    "no LLM answered (%s); answering extractively", "; ".join(event.failures)
+                )
+                answer.text = draft.text
+                yield Meta(answer.conversation_id, answer.layer, None)
+                yield Delta(draft.text)
 
 
 async def _store(
@@ -278,6 +283,18 @@ async def _store(
             output_tokens=answer.usage.output_tokens if answer.usage else None,
             cost_usd=answer.cost_usd if answer.usage else None,
             incomplete=answer.incomplete,
+        )
+
+
+async def _store_left(
+    runtime: Runtime, guest: GuestClaims, answer: Answer, timings: dict[str, float]
+) -> None:
+    """Store an answer the guest left; nobody is waiting, so a failure is only logged."""
+    try:
+        await _store(runtime, guest, answer, timings)
+    except Exception:
+        log.exception(
+            "could not keep the interrupted answer of conversation %s", answer.conversation_id
         )
 
 

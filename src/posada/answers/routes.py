@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
@@ -151,6 +152,11 @@ async def chat_stream(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -
         except Exception:
             log.exception("streamed answer failed")
             yield _sse("error", {"detail": "something went wrong; please ask again"})
+        finally:
+            # A guest who leaves cancels this task; close the pipeline now (it keeps the
+            # partial answer and stops the upstream) rather than whenever it is collected.
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
 
     return StreamingResponse(
         stream(),

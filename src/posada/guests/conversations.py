@@ -108,15 +108,20 @@ async def record_answer(
     cost_usd: float | None = None,
     incomplete: bool = False,
 ) -> int:
-    """Store the assistant's answer with what produced it and what it cost; return its id."""
+    """Store the assistant's answer with what produced it and what it cost; return its id.
+
+    The conversation may have been erased while it was being answered (a hotel removing a
+    guest's data): that is a NotFound, not a foreign-key error.
+    """
     cur = await conn.execute(
         """INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
                                  input_tokens, output_tokens, cost_usd, sources, timings,
                                  incomplete)
-           VALUES (%s, %s, 'assistant', %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+           SELECT id, tenant_id, 'assistant', %s, %s, %s, %s, %s, %s, %s, %s, %s
+           FROM conversations WHERE id = %s AND tenant_id = %s
+           FOR KEY SHARE
+           RETURNING id""",
         (
-            conversation_id,
-            tenant_id,
             content,
             layer,
             model,
@@ -126,10 +131,13 @@ async def record_answer(
             Jsonb(sources),
             Jsonb(timings),
             incomplete,
+            conversation_id,
+            tenant_id,
         ),
     )
     row = await cur.fetchone()
-    assert row is not None
+    if row is None:
+        raise NotFound("this conversation no longer exists; please start a new one")
     return int(row[0])
 
 

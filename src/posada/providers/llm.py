@@ -156,14 +156,17 @@ class OpenAIChatModel(_Priced):
                 stream_options={"include_usage": True},
                 timeout=request_timeout,
             )
-            async for chunk in chunks:
-                if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    text = choice.delta.content if choice.delta else None
-                    if text:
-                        written.append(text)
-                        yield Delta(text)
+            # Leaving the block closes the HTTP response, so a guest who leaves mid-answer
+            # ends the upstream generation at once rather than when it is collected.
+            async with chunks:
+                async for chunk in chunks:
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    for choice in chunk.choices:
+                        text = choice.delta.content if choice.delta else None
+                        if text:
+                            written.append(text)
+                            yield Delta(text)
         except openai.APIError as exc:
             status = getattr(exc, "status_code", None)
             raise ProviderError(self.provider, self.model, _cause(exc, status), str(exc)) from exc

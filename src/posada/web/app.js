@@ -77,15 +77,24 @@ function logout() {
   show(false);
 }
 
-async function ask(question) {
-  bubble("guest", question);
-  const item = bubble("assistant", "");
+function send(question) {
   const body = { message: question };
   const conversation = store.get("conversation");
   if (conversation) body.conversation_id = Number(conversation);
-  const response = await fetch("/api/guest/chat/stream", {
+  return fetch("/api/guest/chat/stream", {
     method: "POST", headers: { ...auth(), "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
+}
+
+async function ask(question) {
+  bubble("guest", question);
+  const item = bubble("assistant", "");
+  let response = await send(question);
+  if (response.status === 404 && store.get("conversation")) {
+    // The conversation is gone (erased by the hotel): carry on in a new one.
+    store.drop("conversation");
+    response = await send(question);
+  }
   if (response.status === 401) return logout();
   if (!response.ok) { item.querySelector(".text").textContent = TEXT[lang].error; return; }
   const reader = response.body.getReader();
