@@ -53,7 +53,7 @@ from posada.demo import DEMO_SLUG, load_demo, render_reservations
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import IngestReport, ingest_folder
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
-from posada.providers.embeddings import Embedder, Vectors
+from posada.providers.embeddings import Embedder, UsageHook, Vectors
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
 
@@ -191,6 +191,7 @@ class MemoEmbedder:
         self.provider = inner.provider
         self.model = inner.model
         self.dimensions = inner.dimensions
+        self.on_usage: UsageHook | None = None  # the benchmark counts nothing
         self._memo: dict[str, Vectors] = {}
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,11 @@ from posada.guests.conversation_routes import router as conversations_router
 from posada.guests.routes import router as guests_router
 from posada.guests.throttle import LoginThrottle
 from posada.health import router as health_router
+from posada.observe.middleware import ObserveMiddleware
+from posada.observe.prom import Metrics
+from posada.observe.routes import router as observe_router
+from posada.observe.watch import load_budgets, watch
+from posada.observe.window import RequestWindow
 from posada.runtime import Runtime
 from posada.tenants.routes import router as tenants_router
 
@@ -31,17 +37,30 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     """The app; it opens its own runtime unless one is given (tests share theirs)."""
     settings = settings or (runtime.settings if runtime else Settings())
 
+    budgets = load_budgets(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime is not None:
-            app.state.runtime = runtime
-            yield
-            return
-        app.state.runtime = await Runtime.open(settings)
+        watcher = asyncio.create_task(
+            watch(
+                app.state.window,
+                budgets,
+                interval_s=settings.watch_interval_s,
+                min_requests=settings.watch_min_requests,
+            )
+        )
         try:
-            yield
+            if runtime is not None:
+                app.state.runtime = runtime
+                yield
+                return
+            app.state.runtime = await Runtime.open(settings)
+            try:
+                yield
+            finally:
+                await app.state.runtime.close()
         finally:
-            await app.state.runtime.close()
+            watcher.cancel()
 
     app = FastAPI(title="posada", version="0.1.0", lifespan=lifespan)
     app.state.login_throttle = LoginThrottle(
@@ -49,12 +68,23 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     if runtime is not None:
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
+    app.state.window = RequestWindow(settings.request_window_size)
+    app.state.metrics = Metrics()
+    if settings.instrumentation:
+        app.add_middleware(
+            ObserveMiddleware,
+            window=app.state.window,
+            metrics=app.state.metrics,
+            slow_ms=settings.slow_request_ms,
+            n_plus_one_threshold=settings.n_plus_one_threshold,
+        )
     for router in (
         health_router,
         guests_router,
         answers_router,
         conversations_router,
         tenants_router,
+        observe_router,
     ):
         app.include_router(router)
     web = Path(__file__).parent / "web"

@@ -85,6 +85,27 @@ class Settings(BaseSettings):
     faq_min_coverage: float = Field(default=1.0, ge=0, le=1)
     faq_min_similarity: float = Field(default=0.8, ge=0, le=1)
 
+    # Observability. The admin token guards /api/performance/metrics and /metrics; unset,
+    # they answer loopback clients only.
+    admin_token: SecretStr | None = None
+    instrumentation: bool = Field(default=True, description="timing headers, window, metrics")
+    slow_request_ms: float = Field(default=2000, gt=0)
+    request_window_size: int = Field(default=10_000, ge=10)
+    n_plus_one_threshold: int = Field(
+        default=10, ge=1, description="runs of one statement shape per request before a warning"
+    )
+    embedding_price_per_m: float = Field(
+        default=0.02, ge=0, description="USD per million tokens of an embedding API"
+    )
+    ledger_flush_s: float = Field(default=2.0, gt=0)
+    # The P95 watcher warns when a route's rolling P95 exceeds its budget: from
+    # performance-budget.json when it exists, else p95_budgets_ms, else p95_budget_ms.
+    performance_budget_file: Path = Path("performance-budget.json")
+    p95_budget_ms: float = Field(default=2000, gt=0)
+    p95_budgets_ms: dict[str, float] = Field(default_factory=dict)
+    watch_interval_s: float = Field(default=30, gt=0)
+    watch_min_requests: int = Field(default=20, ge=1)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from posada.config import Settings
 from posada.errors import NotAuthorized, Unavailable
 from posada.guests.tokens import GuestClaims, verify_token
+from posada.observe import context
 from posada.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -41,7 +42,12 @@ def get_guest(
     """The guest a valid Bearer token names; 401 otherwise. The tenant comes from here only."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthorized("log in first: a Bearer token is required")
-    return verify_token(credentials.credentials, secret=settings.signing_secret)
+    with context.stage("auth"):
+        claims = verify_token(credentials.credentials, secret=settings.signing_secret)
+    stats = context.current()
+    if stats is not None:
+        stats.tenant_id, stats.tenant = claims.tenant_id, claims.tenant_slug
+    return claims
 
 
 GuestDep = Annotated[GuestClaims, Depends(get_guest)]

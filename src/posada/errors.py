@@ -4,7 +4,9 @@ PosadaError                 base; never raised itself
 ├── ConfigurationError      bad or missing settings, missing extension (not HTTP)
 ├── InvalidInput   -> 422   a request or file that cannot be used; names the field or line
 ├── NotAuthorized  -> 401   missing, expired or forged token; wrong login
+├── Forbidden      -> 403   a valid caller asking for what is not theirs (staff pages)
 ├── NotFound       -> 404   unknown tenant, conversation, unit
+├── TooManyAttempts -> 429  too many failed logins
 └── Unavailable    -> 503   the database or model is not ready
 """
 
@@ -35,6 +37,12 @@ class NotAuthorized(PosadaError):
     """Authentication failed; the message never says which part was wrong."""
 
     status_code = 401
+
+
+class Forbidden(PosadaError):
+    """The caller may not use this (staff-only figures from a remote client)."""
+
+    status_code = 403
 
 
 class NotFound(PosadaError):

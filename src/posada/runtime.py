@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from posada.config import Settings
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
+from posada.observe.ledger import UsageLedger, usage_recorder
 from posada.providers.embeddings import Embedder, LocalEmbedder, build_embedder
 from posada.providers.llm import ChatModel
 from posada.providers.registry import Tier, build_chat_models
@@ -28,6 +29,7 @@ class Runtime:
     embedder: Embedder
     chat_models: dict[Tier, ChatModel] = field(default_factory=dict)
     model_ready: bool = field(default=False)
+    ledger: UsageLedger | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
@@ -39,9 +41,11 @@ class Runtime:
         pool = await open_pool(
             url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
-        runtime = cls(
-            settings, url, pool, embedder or build_embedder(settings), build_chat_models(settings)
-        )
+        embedder = embedder or build_embedder(settings)
+        ledger = UsageLedger(pool, flush_interval_s=settings.ledger_flush_s)
+        embedder.on_usage = usage_recorder(ledger, api_price_per_m=settings.embedding_price_per_m)
+        ledger.start()
+        runtime = cls(settings, url, pool, embedder, build_chat_models(settings), ledger=ledger)
         await runtime.load_model()
         return runtime
 
@@ -52,5 +56,7 @@ class Runtime:
         self.model_ready = True
 
     async def close(self) -> None:
-        """Close the pool; the embedded server stops when the process exits."""
+        """Write the usage ledger, close the pool; the embedded server stops at exit."""
+        if self.ledger is not None:
+            await self.ledger.close()
         await self.pool.close()

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
+from posada.observe import context as observe
 from posada.providers.llm import ChatMessage, ChatModel, Delta, ProviderError, Usage
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ async def generate(
             failures.append(f"{model.provider}/{model.model}: not tried, time cap reached")
             break
         written = 0
+        observe.count_llm_call()
         stream = model.stream(
             messages, max_tokens=max_tokens, request_timeout=min(request_timeout, remaining)
         )

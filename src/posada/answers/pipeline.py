@@ -27,6 +27,7 @@ from posada.config import Settings
 from posada.guests.conversations import record_answer, record_guest_message
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
+from posada.observe import context as observe
 from posada.providers.embeddings import Vectors
 from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
 from posada.providers.registry import fallback_order
@@ -97,7 +98,7 @@ PipelineEvent = Meta | Delta | Done
 
 
 class StageTimer:
-    """Milliseconds per pipeline stage, in the order they ran."""
+    """Milliseconds per pipeline stage, in the order they first ran; also the request's."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -105,12 +106,14 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the block as stage `name`."""
+        """Time the block as (part of) stage `name`."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.timings[name] = round((time.perf_counter() - start) * 1000, 3)
+            ms = (time.perf_counter() - start) * 1000
+            self.timings[name] = round(self.timings.get(name, 0.0) + ms, 3)
+            observe.add_stage(name, ms)
 
     def finish(self) -> dict[str, float]:
         """The stages and their total."""
@@ -149,7 +152,7 @@ async def answer_events(
     early = None if is_follow_up(question) else asyncio.ensure_future(embed(question))
     if guest is not None:
         try:
-            with timer.stage("store_question"):
+            with timer.stage("store"):
                 async with pool.connection() as conn:
                     recorded = await record_guest_message(
                         conn,
@@ -185,6 +188,7 @@ async def answer_events(
         # would answer the earlier question, not this one.
         retrieved = Retrieved(retrieved.chunks, [])
     draft = respond(question, retrieved, settings)
+    observe.record_cache("faq", hit=draft.layer == "faq")
     answer = Answer(
         "", draft.layer, [Source.of(h) for h in draft.sources], conversation_id=conversation_id
     )
@@ -211,7 +215,7 @@ async def answer_events(
             task.add_done_callback(_BACKGROUND.discard)
         raise
     if guest is not None and conversation_id is not None:
-        with timer.stage("store_answer"):
+        with timer.stage("store"):
             await _store(runtime, guest, answer, dict(timer.timings))
     answer.timings = timer.finish()
     yield Done(answer)
@@ -256,6 +260,12 @@ async def _generate(
                 answer.usage = event.usage
                 answer.cost_usd = cost_usd(event.model, event.usage)
                 answer.incomplete = event.incomplete
+                observe.record_llm(
+                    model=event.model.model,
+                    input_tokens=event.usage.input_tokens,
+                    output_tokens=event.usage.output_tokens,
+                    cost_usd=answer.cost_usd,
+                )
             elif isinstance(event, Exhausted):
                 log.warning(
                     "no LLM answered (%s); answering extractively", "; ".join(event.failures)

@@ -15,6 +15,7 @@ from posada.answers.pipeline import Answer, Meta, PipelineEvent, answer_events, 
 from posada.deps import GuestDep, RuntimeDep
 from posada.errors import PosadaError
 from posada.knowledge.retrieval import Visibility
+from posada.observe import context as observe
 from posada.providers.llm import Delta
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
@@ -70,11 +71,20 @@ class ChatResponse(BaseModel):
     incomplete: bool
     prompt_tokens: dict[str, int]
     timings: dict[str, float]
+    counters: dict[str, float | int]
 
 
 def _response(answer: Answer) -> ChatResponse:
     assert answer.conversation_id is not None
     usage = answer.usage
+    # The request's figures (auth included) when the middleware measures it; the
+    # pipeline's own otherwise.
+    stats = observe.current()
+    timings = answer.timings
+    counters: dict[str, float | int] = {}
+    if stats is not None:
+        timings = {**stats.stages, "total": round(stats.elapsed_ms(), 3)}
+        counters = stats.counters()
     return ChatResponse(
         answer=answer.text,
         conversation_id=answer.conversation_id,
@@ -91,7 +101,8 @@ def _response(answer: Answer) -> ChatResponse:
         cost_usd=round(answer.cost_usd, 8),
         incomplete=answer.incomplete,
         prompt_tokens=answer.prompt_tokens,
-        timings=answer.timings,
+        timings=timings,
+        counters=counters,
     )
 
 

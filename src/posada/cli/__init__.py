@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from posada.cli import ask, db, demo, fake_llm, ingest, reservations, serve
+from posada.cli import ask, audit, dashboard, db, demo, fake_llm, ingest, reservations, serve
 
 app = typer.Typer(
     name="posada",
@@ -19,6 +19,8 @@ app.command("demo")(demo.demo)
 app.command("fake-llm")(fake_llm.fake_llm)
 app.add_typer(db.app, name="db")
 app.add_typer(reservations.app, name="reservations")
+app.add_typer(audit.app, name="audit")
+app.command("dashboard")(dashboard.dashboard)
 
 
 def main() -> None:

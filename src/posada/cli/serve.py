@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -17,6 +19,14 @@ def serve(
 ) -> None:
     """Serve the guest API on the configured or embedded database."""
     settings = load_settings()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics to files here and /metrics merges them. Set
+        # before the workers start (prometheus-client reads it at import); emptied so a
+        # previous run's counts do not linger.
+        folder = settings.data_dir.resolve() / "prometheus"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     uvicorn.run(
         "posada.app:create_app_from_env",
         factory=True,

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from posada.config import Settings
 from posada.db.embedded import start_embedded
+from posada.observe.db import CountingConnection
 
 AsyncConn = psycopg.AsyncConnection[TupleRow]
 
@@ -44,6 +45,7 @@ async def open_pool(url: str, *, min_size: int, max_size: int) -> AsyncConnectio
         url,
         min_size=min_size,
         max_size=max_size,
+        connection_class=CountingConnection,
         # One statement, one round trip: no COMMIT after every read. Writes that must
         # go together open a transaction explicitly.
         kwargs={"autocommit": True},

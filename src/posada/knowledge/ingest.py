@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from posada.db.pool import AsyncConn
 from posada.errors import InvalidInput
 from posada.knowledge.markdown import DocumentError, ParsedDocument, UnitInfo, parse_document
+from posada.observe import context as observe
 from posada.providers.embeddings import Embedder, Vectors
 from posada.tenants.service import Tenant
 
@@ -116,7 +117,8 @@ async def ingest_folder(
             report.warnings += doc.warnings
     # Accommodation descriptions first, so that manuals find their unit's proper name.
     todo.sort(key=lambda d: (d.accommodation is None, d.source))
-    vectors = await _embed_all(embedder, todo, progress)
+    with observe.acting_for(tenant_id):  # the usage ledger charges this hotel
+        vectors = await _embed_all(embedder, todo, progress)
 
     async with pool.connection() as conn, conn.transaction():
         # One ingest writes at a time: two at once would race on the same documents and

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import httpx2
@@ -19,6 +20,21 @@ from posada.errors import ConfigurationError
 Vectors = npt.NDArray[np.float32]
 
 
+@dataclass(frozen=True)
+class EmbeddingCall:
+    """Texts an embedder turned into vectors: what the usage ledger and counters record."""
+
+    provider: str
+    model: str
+    texts: Sequence[str]
+    tokens: int  # the tokenizer's count locally; the API's reported usage otherwise
+    api: bool  # one call to a paid API
+    cached: bool = False
+
+
+UsageHook = Callable[[EmbeddingCall], None]
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Turns texts into unit-length vectors of `dimensions` floats."""
@@ -26,6 +42,7 @@ class Embedder(Protocol):
     provider: str
     model: str
     dimensions: int
+    on_usage: UsageHook | None  # told of every batch embedded (counters, usage ledger)
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
         """One row per text, L2-normalised."""
@@ -68,25 +85,35 @@ class LocalEmbedder:
         # One thread: torch already uses every core for one batch; more threads only contend.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posada-embed")
         self.dimensions = 384
+        self.on_usage: UsageHook | None = None
 
     def load(self) -> None:
         """Load the model now (blocking) rather than on the first question."""
         model = _load_sentence_transformer(self._path)
         self.dimensions = int(model.get_embedding_dimension())
 
-    def _encode(self, texts: list[str]) -> Vectors:
+    def _encode(self, texts: list[str]) -> tuple[Vectors, int]:
         model = _load_sentence_transformer(self._path)
         vectors = model.encode(
             texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
         )
-        return np.asarray(vectors, dtype=np.float32)
+        tokens = 0
+        if self.on_usage is not None:
+            # The ledger wants real token counts; the fast tokenizer costs microseconds.
+            limit = int(model.max_seq_length)  # the model reads no further
+            encoded = model.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+            tokens = sum(len(ids) for ids in encoded)
+        return np.asarray(vectors, dtype=np.float32), tokens
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
         """Embed on the worker thread."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._encode, list(texts))
+        vectors, tokens = await loop.run_in_executor(self._executor, self._encode, list(texts))
+        if self.on_usage is not None:
+            self.on_usage(EmbeddingCall(self.provider, self.model, texts, tokens, api=False))
+        return vectors
 
 
 class OpenAIEmbedder:
@@ -108,6 +135,7 @@ class OpenAIEmbedder:
         self.model = model
         self.dimensions = dimensions
         self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, http_client=http_client)
+        self.on_usage: UsageHook | None = None
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
         """One API call for the whole batch."""
@@ -122,6 +150,10 @@ class OpenAIEmbedder:
             raise ValueError(f"embedding API returned shape {vectors.shape}")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         normalised: Vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        if self.on_usage is not None:
+            usage = getattr(response, "usage", None)
+            tokens = int(getattr(usage, "total_tokens", 0) or 0)
+            self.on_usage(EmbeddingCall(self.provider, self.model, texts, tokens, api=True))
         return normalised
 
 

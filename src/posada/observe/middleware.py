@@ -1,0 +1,123 @@
+"""Timing middleware: headers on every response, then the window, Prometheus and logs.
+
+A plain ASGI middleware (not BaseHTTPMiddleware, which would buffer streamed answers).
+`X-Response-Time` and `Server-Timing` give the time until the headers were sent, with one
+entry per stage that had run by then; streamed answers carry their stages in their final
+event. The window and Prometheus get the time until the last byte.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from posada.observe import context
+from posada.observe.context import RequestStats
+from posada.observe.prom import Metrics
+from posada.observe.window import RequestRecord, RequestWindow
+
+log = logging.getLogger("posada.requests")
+
+
+def server_timing(stages: dict[str, float], total_ms: float) -> str:
+    """The `Server-Timing` value: one `name;dur=ms` per stage, then `total`."""
+    parts = [f"{name};dur={ms:.3f}" for name, ms in stages.items()]
+    parts.append(f"total;dur={total_ms:.3f}")
+    return ", ".join(parts)
+
+
+class ObserveMiddleware:
+    """Measure each HTTP request and report it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        window: RequestWindow,
+        metrics: Metrics,
+        slow_ms: float,
+        n_plus_one_threshold: int,
+    ) -> None:
+        self.app = app
+        self.window = window
+        self.metrics = metrics
+        self.slow_ms = slow_ms
+        self.n_plus_one_threshold = n_plus_one_threshold
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request inside a fresh `RequestStats`."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        status = 500
+        response_ms = 0.0
+        with context.measure() as stats:
+
+            async def send_measured(message: Message) -> None:
+                nonlocal status, response_ms
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    response_ms = stats.elapsed_ms()
+                    headers = MutableHeaders(scope=message)
+                    headers.append("X-Request-ID", request_id)
+                    headers.append("X-Response-Time", f"{response_ms:.3f}ms")
+                    headers.append("Server-Timing", server_timing(stats.stages, response_ms))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_measured)
+            finally:
+                self._finish(scope, stats, request_id, status, response_ms)
+
+    def _finish(
+        self, scope: Scope, stats: RequestStats, request_id: str, status: int, response_ms: float
+    ) -> None:
+        duration = stats.elapsed_ms()
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        repeated = [s for s, n in stats.statements.items() if n > self.n_plus_one_threshold]
+        record = RequestRecord(
+            request_id=request_id,
+            at=time.time(),
+            method=scope["method"],
+            route=route,
+            status=status,
+            duration_ms=round(duration, 3),
+            response_ms=round(response_ms, 3),
+            stages=dict(stats.stages),
+            counters=stats.counters(),
+            tenant=stats.tenant,
+            slow=duration > self.slow_ms,
+            n_plus_one=bool(repeated),
+        )
+        self.window.add(record)
+        self.metrics.observe(record, stats)
+        if repeated:
+            for statement in repeated:
+                log.warning(
+                    "N+1 query: %s %s ran %d times: %s",
+                    record.method,
+                    route,
+                    stats.statements[statement],
+                    " ".join(statement.split())[:200],
+                )
+        if record.slow:
+            log.warning("slow request %s", json.dumps(_slow_line(record), ensure_ascii=False))
+
+
+def _slow_line(record: RequestRecord) -> dict[str, Any]:
+    return {
+        "request_id": record.request_id,
+        "method": record.method,
+        "route": record.route,
+        "status": record.status,
+        "duration_ms": record.duration_ms,
+        "stages": record.stages,
+        **record.counters,
+    }

@@ -1,0 +1,128 @@
+"""Prometheus metrics, exposed at `/metrics`.
+
+With several uvicorn workers, `posada serve` points `PROMETHEUS_MULTIPROC_DIR` at a fresh
+folder before the workers start; each worker writes its values there and `/metrics`
+merges them all (prometheus-client's multiprocess mode). Otherwise the app's own
+registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from posada.observe.context import RequestStats
+from posada.observe.window import RequestRecord
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_QUERIES = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50)
+
+
+def multiprocess_dir() -> str | None:
+    """The shared folder of multiprocess mode, if it is on."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    """posada's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Histogram(
+            "posada_request_duration_seconds",
+            "Request duration until the last byte, by route template and status.",
+            ["route", "method", "status"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "posada_stage_duration_seconds",
+            "Duration of each answering stage.",
+            ["stage"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.db_queries = Histogram(
+            "posada_db_queries_per_request",
+            "Database round trips per request.",
+            ["route"],
+            buckets=_QUERIES,
+            registry=r,
+        )
+        self.embedded = Counter(
+            "posada_embedded_texts",
+            "Texts embedded, by provider and cache outcome (computed or cached).",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.embedding_api_calls = Counter(
+            "posada_embedding_api_calls", "Calls to an embedding API.", ["provider"], registry=r
+        )
+        self.llm_calls = Counter(
+            "posada_llm_calls", "Requests sent to LLMs (answered or not).", registry=r
+        )
+        self.llm_tokens = Counter(
+            "posada_llm_tokens",
+            "LLM tokens by tenant, model and direction (input or output).",
+            ["tenant", "model", "direction"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            "posada_llm_cost_usd", "LLM cost in USD by tenant and model.", ["tenant", "model"],
+            registry=r,
+        )  # fmt: skip
+        self.cache = Counter(
+            "posada_cache_outcomes",
+            "Lookups in each answer layer, by outcome (hit or miss).",
+            ["layer", "outcome"],
+            registry=r,
+        )
+        self.slow = Counter(
+            "posada_slow_requests", "Requests slower than the threshold.", ["route"], registry=r
+        )
+        self.n_plus_one = Counter(
+            "posada_n_plus_one_requests",
+            "Requests that ran one statement shape more often than allowed.",
+            ["route"],
+            registry=r,
+        )
+
+    def observe(self, record: RequestRecord, stats: RequestStats) -> None:
+        """Add a finished request."""
+        self.requests.labels(record.route, record.method, str(record.status)).observe(
+            record.duration_ms / 1000
+        )
+        for name, ms in stats.stages.items():
+            self.stages.labels(name).observe(ms / 1000)
+        self.db_queries.labels(record.route).observe(stats.db_queries)
+        provider = stats.embed_provider or "none"
+        if stats.embed_computed:
+            self.embedded.labels(provider, "computed").inc(stats.embed_computed)
+        if stats.embed_cached:
+            self.embedded.labels(provider, "cached").inc(stats.embed_cached)
+        if stats.embed_api_calls:
+            self.embedding_api_calls.labels(provider).inc(stats.embed_api_calls)
+        if stats.llm_calls:
+            self.llm_calls.inc(stats.llm_calls)
+        tenant = stats.tenant or "none"
+        for use in stats.llm:
+            self.llm_tokens.labels(tenant, use.model, "input").inc(use.input_tokens)
+            self.llm_tokens.labels(tenant, use.model, "output").inc(use.output_tokens)
+            self.llm_cost.labels(tenant, use.model).inc(use.cost_usd)
+        for layer, outcome in stats.cache:
+            self.cache.labels(layer, outcome).inc()
+        if record.slow:
+            self.slow.labels(record.route).inc()
+        if record.n_plus_one:
+            self.n_plus_one.labels(record.route).inc()
+
+    def exposition(self) -> bytes:
+        """The text format: every worker's values in multiprocess mode, else this app's."""
+        if multiprocess_dir():
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
+        return generate_latest(self.registry)
