@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -379,3 +381,35 @@ async def test_several_workers_share_one_metrics_view(
             # Both workers write their values where /metrics merges them from.
             files = (runtime.settings.data_dir / "prometheus").glob("histogram_*.db")
             assert len({f.stem.rsplit("_", 1)[1] for f in files}) == 2
+
+
+def _alert_rules() -> list[dict[str, str]]:
+    import yaml
+
+    text = (Path(__file__).parent.parent / "docs" / "alerts.yml").read_text()
+    rules: list[dict[str, str]] = yaml.safe_load(text)["groups"][0]["rules"]
+    return rules
+
+
+async def test_alert_rules_name_only_metrics_posada_exposes(
+    client: httpx.AsyncClient, login_as: LoginAs
+) -> None:
+    auth = await login_as("caracola")
+    await client.post("/api/guest/chat", json={"message": "What time is check-out?"}, headers=auth)
+    exposed = {
+        sample.name
+        for family in text_string_to_metric_families((await client.get("/metrics")).text)
+        for sample in family.samples
+    } | {  # counters that only appear once something happened
+        "posada_slow_requests_total",
+        "posada_llm_cost_usd_total",
+        "posada_n_plus_one_requests_total",
+    }
+    rules = _alert_rules()
+    names = {rule["alert"] for rule in rules}
+    assert {"PosadaP95Regression", "PosadaErrorRate", "PosadaSlowRequestRate"} <= names
+    assert "PosadaLLMCostPerHour" in names
+    for rule in rules:
+        used = set(re.findall(r"\bposada_[a-z0-9_]+", rule["expr"]))
+        assert used, rule["alert"]
+        assert used <= exposed, (rule["alert"], used - exposed)

@@ -42,7 +42,11 @@ class Runtime:
             url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         embedder = embedder or build_embedder(settings)
-        ledger = UsageLedger(pool, flush_interval_s=settings.ledger_flush_s)
+        ledger = UsageLedger(
+            pool,
+            count_tokens=getattr(embedder, "count_tokens", None),
+            flush_interval_s=settings.ledger_flush_s,
+        )
         embedder.on_usage = usage_recorder(ledger, api_price_per_m=settings.embedding_price_per_m)
         ledger.start()
         runtime = cls(settings, url, pool, embedder, build_chat_models(settings), ledger=ledger)

@@ -39,13 +39,15 @@ async def _configure(conn: AsyncConn) -> None:
     await conn.execute("SET hnsw.iterative_scan = relaxed_order")
 
 
-async def open_pool(url: str, *, min_size: int, max_size: int) -> AsyncConnectionPool[AsyncConn]:
-    """An open pool whose connections know the `vector` type."""
+async def open_pool(
+    url: str, *, min_size: int, max_size: int, counting: bool = True
+) -> AsyncConnectionPool[AsyncConn]:
+    """An open pool whose connections know the `vector` type (and count round trips)."""
     pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
-        connection_class=CountingConnection,
+        connection_class=CountingConnection if counting else psycopg.AsyncConnection,
         # One statement, one round trip: no COMMIT after every read. Writes that must
         # go together open a transaction explicitly.
         kwargs={"autocommit": True},

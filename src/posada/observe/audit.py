@@ -93,7 +93,7 @@ async def audit_embeddings(
         cached=int(cached),
         tokens=int(tokens),
         cost_usd=round(float(cost), 8),
-        projected_monthly_usd=round(float(cost) / covered * 30, 6) if texts or cached else 0.0,
+        projected_monthly_usd=round(float(cost) / covered * 30, 8) if texts or cached else 0.0,
         covered_days=round(covered, 4) if texts or cached else 0.0,
         repeated_texts=int(repeated),
         wasted_embeddings=int(wasted),

@@ -1,7 +1,8 @@
 """The embedding usage ledger: every text embedded (or served from a cache) gets a row.
 
 Rows are buffered in memory and written by a background task with one COPY, so
-recording costs a request nothing on the database; `close()` writes what is left.
+recording costs a request nothing on the database; `close()` writes what is left. Local
+token counts are taken then too (on a thread), not while the guest waits.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from posada.db.pool import AsyncConn
 from posada.observe import context
 from posada.providers.embeddings import EmbeddingCall, UsageHook
+from posada.providers.llm import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +37,16 @@ class UsageLedger:
         self,
         pool: AsyncConnectionPool[AsyncConn],
         *,
+        count_tokens: Callable[[Sequence[str]], list[int]] | None = None,
         flush_interval_s: float = 2.0,
         max_rows: int = 100_000,
     ) -> None:
         self._pool = pool
+        self._count_tokens = count_tokens
         self._interval = flush_interval_s
         self._max_rows = max_rows
-        self._rows: list[tuple[Any, ...]] = []
+        # Each row waits with its text until written: the text is counted then, not kept.
+        self._rows: list[tuple[list[Any], str | None]] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.dropped = 0
@@ -52,18 +58,22 @@ class UsageLedger:
         now = datetime.now(UTC)
         call_id = uuid.uuid4()
         total_chars = sum(len(t) for t in call.texts) or 1
-        tokens_left, cost_left = call.tokens, cost_usd
+        tokens_left, cost_left = call.tokens or 0, cost_usd
         for i, text in enumerate(call.texts):
             last = i == len(call.texts) - 1
             share = len(text) / total_chars
-            tokens = tokens_left if last else round(call.tokens * share)
             cost = cost_left if last else cost_usd * share
-            tokens_left, cost_left = tokens_left - tokens, cost_left - cost
+            cost_left -= cost
+            if call.tokens is None:
+                tokens, pending = 0, text
+            else:  # an API's total for the batch, shared out by length
+                tokens = tokens_left if last else round(call.tokens * share)
+                tokens_left -= tokens
+                pending = None
             digest = hashlib.sha256(text.encode()).digest()
-            self._rows.append(
-                (now, tenant_id, call.provider, call.model, call_id, digest, max(tokens, 0),
-                 max(cost, 0.0), call.api, call.cached)
-            )  # fmt: skip
+            row = [now, tenant_id, call.provider, call.model, call_id, digest, max(tokens, 0),
+                   max(cost, 0.0), call.api, call.cached]  # fmt: skip
+            self._rows.append((row, pending))
         if len(self._rows) > self._max_rows:
             # The database has been away a long while: keep the newest rows, say so.
             excess = len(self._rows) - self._max_rows
@@ -83,16 +93,30 @@ class UsageLedger:
             if not rows:
                 return 0
             try:
+                await self._count(rows)
                 async with self._pool.connection() as conn, conn.cursor() as cur:
                     copy_sql = f"COPY embedding_usage ({_COLUMNS}) FROM STDIN"
                     async with cur.copy(copy_sql) as copy:
-                        for row in rows:
+                        for row, _ in rows:
                             await copy.write_row(row)
             except Exception as exc:
                 self._rows[:0] = rows
                 log.warning("could not write %d embedding usage rows: %s", len(rows), exc)
                 return 0
             return len(rows)
+
+    async def _count(self, rows: list[tuple[list[Any], str | None]]) -> None:
+        todo = [(row, text) for row, text in rows if text is not None]
+        if not todo:
+            return
+        texts = [text for _, text in todo]
+        if self._count_tokens is not None:
+            counts = await asyncio.to_thread(self._count_tokens, texts)
+        else:
+            counts = [estimate_tokens(text) for text in texts]
+        for (row, _), count in zip(todo, counts, strict=True):
+            row[6] = count
+        rows[:] = [(row, None) for row, _ in rows]  # counted: a retry need not count again
 
     def start(self) -> None:
         """Write in the background every `flush_interval_s`."""
@@ -128,7 +152,7 @@ def usage_recorder(ledger: UsageLedger | None, *, api_price_per_m: float) -> Usa
                 stats.embed_api_calls += int(call.api)
         if ledger is not None:
             paid = call.api and not call.cached
-            cost = call.tokens * api_price_per_m / 1e6 if paid else 0.0
+            cost = (call.tokens or 0) * api_price_per_m / 1e6 if paid else 0.0
             ledger.record(call, tenant_id=stats.tenant_id if stats else None, cost_usd=cost)
 
     return record

@@ -27,7 +27,7 @@ class EmbeddingCall:
     provider: str
     model: str
     texts: Sequence[str]
-    tokens: int  # the tokenizer's count locally; the API's reported usage otherwise
+    tokens: int | None  # the API's reported usage; None: counted later, off the request path
     api: bool  # one call to a paid API
     cached: bool = False
 
@@ -92,27 +92,28 @@ class LocalEmbedder:
         model = _load_sentence_transformer(self._path)
         self.dimensions = int(model.get_embedding_dimension())
 
-    def _encode(self, texts: list[str]) -> tuple[Vectors, int]:
+    def _encode(self, texts: list[str]) -> Vectors:
         model = _load_sentence_transformer(self._path)
         vectors = model.encode(
             texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
         )
-        tokens = 0
-        if self.on_usage is not None:
-            # The ledger wants real token counts; the fast tokenizer costs microseconds.
-            limit = int(model.max_seq_length)  # the model reads no further
-            encoded = model.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
-            tokens = sum(len(ids) for ids in encoded)
-        return np.asarray(vectors, dtype=np.float32), tokens
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """The model's tokens per text, as far as it reads (blocking; for the usage ledger)."""
+        model = _load_sentence_transformer(self._path)
+        limit = int(model.max_seq_length)
+        encoded = model.tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]
+        return [len(ids) for ids in encoded]
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
         """Embed on the worker thread."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         loop = asyncio.get_running_loop()
-        vectors, tokens = await loop.run_in_executor(self._executor, self._encode, list(texts))
+        vectors = await loop.run_in_executor(self._executor, self._encode, list(texts))
         if self.on_usage is not None:
-            self.on_usage(EmbeddingCall(self.provider, self.model, texts, tokens, api=False))
+            self.on_usage(EmbeddingCall(self.provider, self.model, texts, None, api=False))
         return vectors
 
 
