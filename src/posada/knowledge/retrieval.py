@@ -94,13 +94,16 @@ vec AS (
 -- Each searched word weighs its rarity, twice over when it is in the heading.
 words AS (
     SELECT l AS lexeme, coalesce(i.idf, (SELECT max(idf) FROM lexeme_idf), 1.0) AS idf,
-           (quote_literal(l) || ':A')::tsquery AS in_heading
+           (quote_literal(l) || ':A')::tsquery AS in_heading,
+           -- `tsv @@ word` reads the tsvector in place; `= ANY(tsvector_to_array(tsv))`
+           -- built an array per chunk and word (found by `posada db profile`: 5.3 -> 3.7 ms).
+           quote_literal(l)::tsquery AS anywhere
     FROM q, unnest(q.searched) l LEFT JOIN lexeme_idf i ON i.lexeme = l
 ),
 fts AS (
     SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk FROM (
         SELECT c.id, (SELECT sum(w.idf * (1 + (c.tsv @@ w.in_heading)::int)) FROM words w
-                      WHERE w.lexeme = ANY(tsvector_to_array(c.tsv))) AS rank
+                      WHERE c.tsv @@ w.anywhere) AS rank
         FROM chunks c, q
         WHERE q.tsq IS NOT NULL AND c.tsv @@ q.tsq AND {_VISIBLE.format(a="c")}
         ORDER BY rank DESC, c.id LIMIT %(candidates)s) matching
