@@ -212,3 +212,9 @@ def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = Non
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def quick_llm() -> Iterator[str]:
+    """One quick simulated upstream (chat and embeddings) shared by the session's tests."""
+    yield from serve_fake_llm("--ttft-ms", "10", "--tokens-per-s", "1000", "--embed-ms", "1")

@@ -94,6 +94,7 @@ async def test_a_faq_answer_makes_three_round_trips_and_one_embedding(
         "input_tokens": 0,
         "output_tokens": 0,
         "cost_usd": 0,
+        "embed_cost_usd": 0,
     }
 
 

@@ -14,6 +14,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from posada.errors import ConfigurationError
 
+# The naive RAG chat posada replaces, switch by switch (README, "The baseline profile").
+BASELINE: dict[str, object] = {
+    "embedding_calls": 3,  # one paid API call per vector size, each at full size
+    "lookup": "sequential",  # four searches one after another, then a read of the rows
+    "conversation_store": "stepwise",  # ownership check, insert, history, count, update...
+    "follow_up_rewrite": "llm",  # an LLM rewrites every question that has history
+    "intent_detection": "llm",  # an LLM classifies the message before answering
+    "tier_routing": "large",  # one (large) model for every answer
+    "compaction_every": 10,  # an LLM summarises the conversation on the request path
+    "llm_streaming": False,  # the answer arrives when it is whole
+    "faq_answers": False,  # every question goes to the LLM
+    "llm_needs_context": False,  # ... even when nothing relevant was found
+}
+
 
 class Settings(BaseSettings):
     """Everything posada can be told; defaults serve the embedded demo on one machine."""
@@ -106,9 +120,40 @@ class Settings(BaseSettings):
     watch_interval_s: float = Field(default=30, gt=0)
     watch_min_requests: int = Field(default=20, ge=1)
 
+    # The optimizations, each a switch so that the benchmark can turn them off one by one.
+    # `POSADA_PROFILE=baseline` turns every switch not set explicitly to its naive value
+    # (BASELINE below): posada then behaves like the RAG chat it replaces.
+    profile: Literal["optimized", "baseline"] = "optimized"
+    embedding_calls: int = Field(
+        default=1, ge=1, le=3, description="embeddings computed per question (naive: 3)"
+    )
+    lookup: Literal["combined", "sequential"] = "combined"
+    conversation_store: Literal["combined", "stepwise"] = "combined"
+    follow_up_rewrite: Literal["local", "llm"] = "local"
+    intent_detection: Literal["none", "llm"] = "none"
+    tier_routing: Literal["local", "large"] = "local"
+    compaction_every: int = Field(
+        default=0, ge=0, description="LLM summary of the conversation every N messages; 0: never"
+    )
+    llm_streaming: bool = True
+    faq_answers: bool = True
+    llm_needs_context: bool = Field(
+        default=True, description="no LLM call when no passage is relevant (say so instead)"
+    )
+    # Testing the budget: milliseconds added to a pipeline stage (a deliberately slow build).
+    stage_delay_ms: dict[str, float] = Field(default_factory=dict)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _apply_profile(self) -> Settings:
+        if self.profile == "baseline":
+            for name, value in BASELINE.items():
+                if name not in self.model_fields_set:
+                    setattr(self, name, value)
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_prod(self) -> Settings:

@@ -65,7 +65,8 @@ def create_fake_llm_app(pace: Pace, embedder: Embedder) -> FastAPI:
     app = FastAPI(title="posada fake-llm (test instrument)")
     rng = random.Random(pace.seed)
     # How streams ended: lets a test see that posada hung up on a guest who left.
-    stats = {"started": 0, "completed": 0, "cancelled": 0}
+    # `whole` counts answers asked for in one piece (no streaming).
+    stats = {"started": 0, "completed": 0, "cancelled": 0, "whole": 0}
 
     @app.get("/stats")
     async def get_stats() -> dict[str, int]:
@@ -94,6 +95,7 @@ def create_fake_llm_app(pace: Pace, embedder: Embedder) -> FastAPI:
         model = str(body.get("model") or "fake")
         ident = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if not body.get("stream"):
+            stats["whole"] += 1
             await asyncio.sleep(pace.ttft_ms / 1000 + len(tokens) / pace.tokens_per_s)
             return {
                 "id": ident,

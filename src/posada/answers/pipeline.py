@@ -18,19 +18,29 @@ from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from posada.answers.baseline import (
+    complete,
+    intent_prompt,
+    read_transcript,
+    rewrite_prompt,
+    store_summary,
+    summary_prompt,
+)
 from posada.answers.extractive import Draft, is_relevant, respond
 from posada.answers.generation import Answering, Exhausted, Generated, generate
 from posada.answers.language import detect_language
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier, is_follow_up, retrieval_text
 from posada.config import Settings
+from posada.db.pool import AsyncConn
 from posada.guests.conversations import record_answer, record_guest_message
+from posada.guests.stepwise import record_answer_stepwise, record_guest_message_stepwise
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
 from posada.observe import context as observe
 from posada.providers.embeddings import Vectors
 from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
-from posada.providers.registry import fallback_order
+from posada.providers.registry import Tier, fallback_order
 from posada.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -145,16 +155,26 @@ async def answer_events(
     async def embed(text: str) -> Vectors:
         with timer.stage("embed"):
             row: Vectors = (await runtime.embedder.embed_batch([text]))[0]
+            for _ in range(settings.embedding_calls - 1):
+                # The baseline: one more call per vector size, for the same text.
+                await runtime.embedder.embed_batch([text])
+            await _pause(settings, "embed")
         return row
 
     # A question that stands alone is embedded while it is being stored; a follow-up
     # waits for the turn before it, which it is searched with.
-    early = None if is_follow_up(question) else asyncio.ensure_future(embed(question))
+    rewrites = settings.follow_up_rewrite == "llm"
+    early = None if is_follow_up(question) or rewrites else asyncio.ensure_future(embed(question))
     if guest is not None:
         try:
             with timer.stage("store"):
                 async with pool.connection() as conn:
-                    recorded = await record_guest_message(
+                    record = (
+                        record_guest_message_stepwise
+                        if settings.conversation_store == "stepwise"
+                        else record_guest_message
+                    )
+                    recorded = await record(
                         conn,
                         guest=guest,
                         conversation_id=conversation_id,
@@ -171,7 +191,13 @@ async def answer_events(
             recorded.history,
         )
     search = retrieval_text(question, history)
+    if rewrites and history and runtime.chat_models:
+        with timer.stage("rewrite"):
+            search = await _ask_aside(runtime, rewrite_prompt(question, history)) or search
     embedding = await early if early is not None else await embed(search)
+    if settings.intent_detection == "llm" and runtime.chat_models:
+        with timer.stage("intent"):
+            await _ask_aside(runtime, intent_prompt(question))
     with timer.stage("lookup"):
         async with pool.connection() as conn:
             retrieved = await retrieve(
@@ -182,18 +208,23 @@ async def answer_events(
                 k=settings.retrieval_k,
                 candidates=settings.retrieval_candidates,
                 weights=fusion_weights(question, settings),
+                sequential=settings.lookup == "sequential",
             )
-    if search != question:
+        await _pause(settings, "lookup")
+    if search != question or not settings.faq_answers:
         # A follow-up searched with the turn before it; an FAQ entry matching that pair
         # would answer the earlier question, not this one.
         retrieved = Retrieved(retrieved.chunks, [])
     draft = respond(question, retrieved, settings)
-    observe.record_cache("faq", hit=draft.layer == "faq")
+    if settings.faq_answers:
+        observe.record_cache("faq", hit=draft.layer == "faq")
     answer = Answer(
         "", draft.layer, [Source.of(h) for h in draft.sources], conversation_id=conversation_id
     )
     language = detect_language(question)
     passages = [h for h in retrieved.chunks if is_relevant(h, settings, language=language)]
+    if not settings.llm_needs_context:
+        passages = retrieved.chunks  # the naive system sends whatever it found
     try:
         with timer.stage("generate"):
             if runtime.chat_models and draft.layer != "faq" and passages:
@@ -206,6 +237,7 @@ async def answer_events(
                 answer.text = draft.text
                 yield Meta(conversation_id, answer.layer, None)
                 yield Delta(draft.text)
+            await _pause(settings, "generate")
     except (asyncio.CancelledError, GeneratorExit):
         # The guest left: keep what was written, marked incomplete, and stop generating.
         if guest is not None and conversation_id is not None:
@@ -216,9 +248,47 @@ async def answer_events(
         raise
     if guest is not None and conversation_id is not None:
         with timer.stage("store"):
-            await _store(runtime, guest, answer, dict(timer.timings))
+            count = await _store(runtime, guest, answer, dict(timer.timings))
+            await _pause(settings, "store")
+        every = settings.compaction_every
+        if every and runtime.chat_models and count is not None and count % every == 0:
+            with timer.stage("compact"):
+                await _compact(runtime, guest, conversation_id)
     answer.timings = timer.finish()
     yield Done(answer)
+
+
+async def _pause(settings: Settings, stage: str) -> None:
+    """The configured delay of a stage (a deliberately slowed build, for the budget test)."""
+    delay = settings.stage_delay_ms.get(stage, 0.0)
+    if delay > 0:
+        await asyncio.sleep(delay / 1000)
+
+
+async def _ask_aside(runtime: Runtime, messages: list[ChatMessage]) -> str | None:
+    """A whole answer from the large model (the baseline's intent, rewrite and summary)."""
+    settings = runtime.settings
+    return await complete(
+        fallback_order(runtime.chat_models, "large"),
+        messages,
+        max_tokens=settings.llm_max_output_tokens,
+        request_timeout=settings.llm_timeout_s,
+        total_timeout=settings.llm_total_timeout_s,
+    )
+
+
+async def _compact(runtime: Runtime, guest: GuestClaims, conversation_id: int) -> None:
+    """Summarise the conversation with an LLM and keep the summary (the baseline only)."""
+    async with runtime.pool.connection() as conn:
+        transcript = await read_transcript(
+            conn, tenant_id=guest.tenant_id, conversation_id=conversation_id
+        )
+    summary = await _ask_aside(runtime, summary_prompt(transcript))
+    if summary:
+        async with runtime.pool.connection() as conn:
+            await store_summary(
+                conn, tenant_id=guest.tenant_id, conversation_id=conversation_id, summary=summary
+            )
 
 
 async def _generate(
@@ -239,7 +309,8 @@ async def _generate(
         budget=settings.prompt_budget_tokens,
     )
     answer.prompt_tokens = prompt.tokens
-    models = fallback_order(runtime.chat_models, choose_tier(question))
+    tier: Tier = "large" if settings.tier_routing == "large" else choose_tier(question)
+    models = fallback_order(runtime.chat_models, tier)
     generation = generate(
         models,
         prompt.messages,
@@ -277,10 +348,12 @@ async def _generate(
 
 async def _store(
     runtime: Runtime, guest: GuestClaims, answer: Answer, timings: dict[str, float]
-) -> None:
+) -> int | None:
+    """Store the answer; the stepwise store also says how many messages there are now."""
     assert answer.conversation_id is not None
+    stepwise = runtime.settings.conversation_store == "stepwise"
     async with runtime.pool.connection() as conn:
-        await record_answer(
+        return await (record_answer_stepwise if stepwise else _record_answer)(
             conn,
             tenant_id=guest.tenant_id,
             conversation_id=answer.conversation_id,
@@ -294,6 +367,10 @@ async def _store(
             cost_usd=answer.cost_usd if answer.usage else None,
             incomplete=answer.incomplete,
         )
+
+
+async def _record_answer(conn: AsyncConn, **answer: Any) -> None:
+    await record_answer(conn, **answer)
 
 
 async def _store_left(

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from posada.cli import ask, audit, dashboard, db, demo, fake_llm, ingest, reservations, serve
+from posada.cli import (
+    ask,
+    audit,
+    budget,
+    dashboard,
+    db,
+    demo,
+    fake_llm,
+    ingest,
+    reservations,
+    serve,
+)
 
 app = typer.Typer(
     name="posada",
@@ -20,6 +31,7 @@ app.command("fake-llm")(fake_llm.fake_llm)
 app.add_typer(db.app, name="db")
 app.add_typer(reservations.app, name="reservations")
 app.add_typer(audit.app, name="audit")
+app.add_typer(budget.app, name="budget")
 app.command("dashboard")(dashboard.dashboard)
 
 

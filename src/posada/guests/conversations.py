@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,20 +78,30 @@ async def record_guest_message(
         raise NotAuthorized("this reservation is no longer valid; please log in again")
     if row[1] is None:
         raise NotFound("no such conversation")
+    return Recorded(int(row[1]), str(row[2]), alternate_turns(row[3]))
+
+
+def alternate_turns(rows: Sequence[Sequence[str]]) -> list[ChatMessage]:
+    """Stored (role, content) rows, oldest first, as turns a provider accepts.
+
+    Empty answers (cut off before their first word) are dropped, turns alternate (of two
+    in a row, the later stays), and the history starts with the guest and ends with an
+    answer: a question left unanswered is followed by the new one.
+    """
     history: list[ChatMessage] = []
-    for role, text in row[3]:
+    for role, text in rows:
         turn = ChatMessage("user" if role == "guest" else "assistant", text)
         if not text.strip():
-            continue  # an answer cut off before its first word
+            continue
         if history and history[-1].role == turn.role:
-            history[-1] = turn  # providers want turns to alternate; keep the later one
+            history[-1] = turn
         else:
             history.append(turn)
     while history and history[0].role != "user":
         history.pop(0)
     while history and history[-1].role == "user":
-        history.pop()  # a question left unanswered: the new one follows it
-    return Recorded(int(row[1]), str(row[2]), history)
+        history.pop()
+    return history
 
 
 async def record_answer(

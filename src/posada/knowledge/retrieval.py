@@ -15,7 +15,7 @@ vocabulary (weighed by rarity) it covers: the answer stage's relevance and FAQ s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -71,9 +71,10 @@ _VISIBLE = """(({a}.tenant_id = %(tenant)s AND ({a}.scope = 'hotel'
                 OR ({a}.scope = 'unit' AND {a}.unit_id = %(unit)s)))
            OR {a}.tenant_id IS NULL)"""
 
-# Only constants are interpolated below; every value is a query parameter.
-_SQL = f"""
-WITH q AS (
+# Only constants are interpolated below; every value is a query parameter. The pieces
+# compose into one statement (the optimized lookup) or run one after another (the
+# benchmark's baseline, `lookup = sequential`), returning the same rows either way.
+_Q = """q AS (
     SELECT lexemes, searched,
            CASE WHEN cardinality(searched) > 0 THEN
                array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(searched) l), ' | ')
@@ -84,46 +85,37 @@ WITH q AS (
                  tsvector_to_array(to_tsvector('posada_es', %(text)s || ' ' || %(also)s)
                                    || to_tsvector('posada_en', %(text)s || ' ' || %(also)s))
                      AS searched) words
-),
-vec AS (
-    SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM (
-        SELECT c.id, c.embedding <=> %(emb)s AS dist FROM chunks c
+)"""
+
+_VEC = f"""SELECT c.id FROM chunks c
         WHERE {_VISIBLE.format(a="c")}
-        ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s) nearest
-),
--- Each searched word weighs its rarity, twice over when it is in the heading.
-words AS (
+        ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s"""
+
+# Each searched word weighs its rarity, twice over when it is in the heading.
+_WORDS = """words AS (
     SELECT l AS lexeme, coalesce(i.idf, (SELECT max(idf) FROM lexeme_idf), 1.0) AS idf,
            (quote_literal(l) || ':A')::tsquery AS in_heading,
            -- `tsv @@ word` reads the tsvector in place; `= ANY(tsvector_to_array(tsv))`
            -- built an array per chunk and word (found by `posada db profile`: 5.3 -> 3.7 ms).
            quote_literal(l)::tsquery AS anywhere
     FROM q, unnest(q.searched) l LEFT JOIN lexeme_idf i ON i.lexeme = l
-),
-fts AS (
-    SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk FROM (
-        SELECT c.id, (SELECT sum(w.idf * (1 + (c.tsv @@ w.in_heading)::int)) FROM words w
+)"""
+
+_FTS = f"""SELECT c.id, (SELECT sum(w.idf * (1 + (c.tsv @@ w.in_heading)::int)) FROM words w
                       WHERE c.tsv @@ w.anywhere) AS rank
         FROM chunks c, q
         WHERE q.tsq IS NOT NULL AND c.tsv @@ q.tsq AND {_VISIBLE.format(a="c")}
-        ORDER BY rank DESC, c.id LIMIT %(candidates)s) matching
-),
-fused AS (
-    SELECT id, sum(score) AS score, min(vrnk) AS vrnk, min(frnk) AS frnk FROM (
-        SELECT id, %(w_vec)s / ({RRF_K} + rnk) AS score, rnk AS vrnk, NULL::bigint AS frnk FROM vec
-        UNION ALL
-        SELECT id, %(w_fts)s / ({RRF_K} + rnk), NULL, rnk FROM fts) ranked
-    GROUP BY id ORDER BY sum(score) DESC, id LIMIT %(k)s
-),
-faq_candidates AS (
-    (SELECT f.id FROM faq f WHERE {_VISIBLE.format(a="f")}
-     ORDER BY f.embedding <=> %(emb)s LIMIT %(faq_k)s)
-    UNION
-    (SELECT f.id FROM faq f, q
+        ORDER BY rank DESC, c.id LIMIT %(candidates)s"""
+
+_FAQ_VEC = f"""SELECT f.id FROM faq f WHERE {_VISIBLE.format(a="f")}
+     ORDER BY f.embedding <=> %(emb)s LIMIT %(faq_k)s"""
+
+_FAQ_FTS = f"""SELECT f.id FROM faq f, q
      WHERE q.tsq IS NOT NULL AND f.question_tsv @@ q.tsq AND {_VISIBLE.format(a="f")}
-     ORDER BY ts_rank(f.question_tsv, q.tsq) DESC LIMIT %(faq_k)s)
-)
-SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.tenant_id, c.scope,
+     ORDER BY ts_rank(f.question_tsv, q.tsq) DESC LIMIT %(faq_k)s"""
+
+# The rows of the fused chunks and FAQ candidates with every signal the answer stage reads.
+_ROWS = """SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.tenant_id, c.scope,
        c.unit_id, c.heading,
        c.content AS text, NULL AS question, fused.score::float8,
        1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk, fused.frnk,
@@ -145,8 +137,46 @@ SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_
         WHERE l = ANY(q.lexemes))::float8
            / greatest(cardinality(tsvector_to_array(f.question_tsv)), 1)
 FROM faq_candidates JOIN faq f ON f.id = faq_candidates.id
-     JOIN documents d ON d.id = f.document_id, q
+     JOIN documents d ON d.id = f.document_id, q"""
+
+_SQL = f"""
+WITH {_Q},
+vec AS (
+    SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM (
+        SELECT c.id, c.embedding <=> %(emb)s AS dist FROM chunks c
+        WHERE {_VISIBLE.format(a="c")}
+        ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s) nearest
+),
+{_WORDS},
+fts AS (
+    SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk FROM (
+        {_FTS}) matching
+),
+fused AS (
+    SELECT id, sum(score) AS score, min(vrnk) AS vrnk, min(frnk) AS frnk FROM (
+        SELECT id, %(w_vec)s / ({RRF_K} + rnk) AS score, rnk AS vrnk, NULL::bigint AS frnk FROM vec
+        UNION ALL
+        SELECT id, %(w_fts)s / ({RRF_K} + rnk), NULL, rnk FROM fts) ranked
+    GROUP BY id ORDER BY sum(score) DESC, id LIMIT %(k)s
+),
+faq_candidates AS (
+    ({_FAQ_VEC})
+    UNION
+    ({_FAQ_FTS})
+)
+{_ROWS}
 """
+
+# The baseline's statements, one round trip each.
+_SEQUENTIAL_VEC = f"SELECT id FROM ({_VEC}) nearest"
+_SEQUENTIAL_FTS = f"WITH {_Q}, {_WORDS} SELECT id FROM ({_FTS}) matching"
+_SEQUENTIAL_FAQ_VEC = _FAQ_VEC
+_SEQUENTIAL_FAQ_FTS = f"WITH {_Q} {_FAQ_FTS}"
+_SEQUENTIAL_ROWS = f"""WITH {_Q}, {_WORDS},
+fused AS (SELECT * FROM unnest(%(ids)s::bigint[], %(scores)s::float8[], %(vrnks)s::bigint[],
+                               %(frnks)s::bigint[]) AS t(id, score, vrnk, frnk)),
+faq_candidates AS (SELECT DISTINCT unnest(%(faq_ids)s::bigint[]) AS id)
+{_ROWS}"""
 
 
 async def retrieve(
@@ -159,27 +189,31 @@ async def retrieve(
     candidates: int = 40,
     faq_k: int = 3,
     weights: tuple[float, float] = (1.0, 1.0),
+    sequential: bool = False,
 ) -> Retrieved:
     """Top-k chunks and FAQ candidates this guest may see, in one statement.
 
     `weights` (vector, full-text) scale each side of the fusion; (1, 0) or (0, 1) measure
-    one side alone.
+    one side alone. `sequential` runs the searches as separate statements, one after
+    another (the benchmark's baseline); the rows are the same.
     """
-    cur = await conn.execute(
-        _SQL,
-        {
-            "tenant": visibility.tenant_id,
-            "unit": visibility.unit_id,
-            "text": text,
-            "also": translations(text),
-            "emb": np.asarray(embedding, dtype=np.float32),
-            "candidates": candidates,
-            "k": k,
-            "faq_k": faq_k,
-            "w_vec": weights[0],
-            "w_fts": weights[1],
-        },
-    )
+    params: dict[str, Any] = {
+        "tenant": visibility.tenant_id,
+        "unit": visibility.unit_id,
+        "text": text,
+        "also": translations(text),
+        "emb": np.asarray(embedding, dtype=np.float32),
+        "candidates": candidates,
+        "k": k,
+        "faq_k": faq_k,
+        "w_vec": weights[0],
+        "w_fts": weights[1],
+    }
+    if sequential:
+        params.update(await _search_one_by_one(conn, params))
+        cur = await conn.execute(_SEQUENTIAL_ROWS, params)
+    else:
+        cur = await conn.execute(_SQL, params)
     chunks: list[Hit] = []
     faqs: list[Hit] = []
     for row in await cur.fetchall():
@@ -188,3 +222,27 @@ async def retrieve(
     chunks.sort(key=lambda h: (-h.score, h.id))
     faqs.sort(key=lambda h: (-h.similarity, h.id))
     return Retrieved(chunks=chunks, faqs=faqs)
+
+
+async def _search_one_by_one(conn: AsyncConn, params: dict[str, Any]) -> dict[str, Any]:
+    """The four searches as four round trips, fused here as the one statement fuses them."""
+    ranked: list[list[int]] = []
+    for statement in (_SEQUENTIAL_VEC, _SEQUENTIAL_FTS, _SEQUENTIAL_FAQ_VEC, _SEQUENTIAL_FAQ_FTS):
+        cur = await conn.execute(statement, params)
+        ranked.append([int(row[0]) for row in await cur.fetchall()])
+    vec, fts, faq_vec, faq_fts = ranked
+    scores: dict[int, float] = {}
+    vrnk = {chunk: rank for rank, chunk in enumerate(vec, 1)}
+    frnk = {chunk: rank for rank, chunk in enumerate(fts, 1)}
+    for chunk, rank in vrnk.items():
+        scores[chunk] = scores.get(chunk, 0.0) + params["w_vec"] / (RRF_K + rank)
+    for chunk, rank in frnk.items():
+        scores[chunk] = scores.get(chunk, 0.0) + params["w_fts"] / (RRF_K + rank)
+    fused = sorted(scores, key=lambda c: (-scores[c], c))[: params["k"]]
+    return {
+        "ids": fused,
+        "scores": [scores[c] for c in fused],
+        "vrnks": [vrnk.get(c) for c in fused],
+        "frnks": [frnk.get(c) for c in fused],
+        "faq_ids": faq_vec + faq_fts,
+    }

@@ -39,6 +39,7 @@ class RequestStats:
     embed_api_calls: int = 0
     embed_cached: int = 0  # texts whose vector came from a cache
     embed_provider: str | None = None
+    embed_cost_usd: float = 0.0  # what the embedding API calls cost
     llm_calls: int = 0
     llm: list[LLMUse] = field(default_factory=list)
     cache: list[tuple[str, str]] = field(default_factory=list)  # (layer, hit|miss)
@@ -73,6 +74,7 @@ class RequestStats:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": round(self.cost_usd, 8),
+            "embed_cost_usd": round(self.embed_cost_usd, 10),
         }
 
 

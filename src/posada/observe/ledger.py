@@ -143,16 +143,17 @@ def usage_recorder(ledger: UsageLedger | None, *, api_price_per_m: float) -> Usa
 
     def record(call: EmbeddingCall) -> None:
         stats = context.current()
+        paid = call.api and not call.cached
+        cost = (call.tokens or 0) * api_price_per_m / 1e6 if paid else 0.0
         if stats is not None:
             stats.embed_provider = call.provider
+            stats.embed_cost_usd += cost
             if call.cached:
                 stats.embed_cached += len(call.texts)
             else:
                 stats.embed_computed += len(call.texts)
                 stats.embed_api_calls += int(call.api)
         if ledger is not None:
-            paid = call.api and not call.cached
-            cost = (call.tokens or 0) * api_price_per_m / 1e6 if paid else 0.0
             ledger.record(call, tenant_id=stats.tenant_id if stats else None, cost_usd=cost)
 
     return record

@@ -10,7 +10,8 @@ chain decides, within its own time cap.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -107,12 +108,19 @@ def _cause(exc: Exception, status: int | None) -> str:
 
 
 class _Priced:
-    """What every chat model knows of itself: its name and its prices."""
+    """What every chat model knows of itself: its name, its prices, whether it streams.
 
-    def __init__(self, *, model: str, price_in: float, price_out: float) -> None:
+    `streaming=False` (the benchmark's baseline) asks for the whole answer at once and
+    yields it as one `Delta`: the guest waits for all of it.
+    """
+
+    def __init__(
+        self, *, model: str, price_in: float, price_out: float, streaming: bool = True
+    ) -> None:
         self.model = model
         self.price_in = price_in
         self.price_out = price_out
+        self.streaming = streaming
 
 
 class OpenAIChatModel(_Priced):
@@ -129,10 +137,11 @@ class OpenAIChatModel(_Priced):
         price_in: float = 0.0,
         price_out: float = 0.0,
         http_client: httpx2.AsyncClient | None = None,
+        streaming: bool = True,
     ) -> None:
         from openai import AsyncOpenAI
 
-        super().__init__(model=model, price_in=price_in, price_out=price_out)
+        super().__init__(model=model, price_in=price_in, price_out=price_out, streaming=streaming)
         # Local servers (Ollama, llama.cpp) take any key; the SDK insists on one.
         self._client = AsyncOpenAI(
             api_key=api_key or "unused", base_url=base_url, http_client=http_client, max_retries=0
@@ -148,25 +157,19 @@ class OpenAIChatModel(_Priced):
         written: list[str] = []
         usage: Usage | None = None
         try:
-            chunks: Any = await self._client.chat.completions.create(
-                model=self.model,
-                messages=prompt,
-                max_tokens=max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-                timeout=request_timeout,
-            )
-            # Leaving the block closes the HTTP response, so a guest who leaves mid-answer
-            # ends the upstream generation at once rather than when it is collected.
-            async with chunks:
-                async for chunk in chunks:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    for choice in chunk.choices:
-                        text = choice.delta.content if choice.delta else None
+            if self.streaming:
+                # Closed at once when the caller stops reading: that ends the upstream.
+                async with aclosing(self._chunks(prompt, max_tokens, request_timeout)) as chunks:
+                    async for text, counted in chunks:
+                        usage = counted or usage
                         if text:
                             written.append(text)
                             yield Delta(text)
+            else:
+                text, usage = await self._whole(prompt, max_tokens, request_timeout)
+                if text:
+                    written.append(text)
+                    yield Delta(text)
         except openai.APIError as exc:
             status = getattr(exc, "status_code", None)
             raise ProviderError(self.provider, self.model, _cause(exc, status), str(exc)) from exc
@@ -180,6 +183,38 @@ class OpenAIChatModel(_Priced):
         if usage is None:
             usage = _estimated(messages, "".join(written))
         yield Finished(usage)
+
+    async def _chunks(
+        self, prompt: Any, max_tokens: int, request_timeout: float
+    ) -> AsyncGenerator[tuple[str | None, Usage | None], None]:
+        usage: Usage | None = None
+        chunks: Any = await self._client.chat.completions.create(
+            model=self.model,
+            messages=prompt,
+            max_tokens=max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+            timeout=request_timeout,
+        )
+        # Leaving the block closes the HTTP response, so a guest who leaves mid-answer
+        # ends the upstream generation at once rather than when it is collected.
+        async with chunks:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    yield None, usage
+                for choice in chunk.choices:
+                    yield (choice.delta.content if choice.delta else None), usage
+
+    async def _whole(
+        self, prompt: Any, max_tokens: int, request_timeout: float
+    ) -> tuple[str | None, Usage | None]:
+        whole: Any = await self._client.chat.completions.create(
+            model=self.model, messages=prompt, max_tokens=max_tokens, timeout=request_timeout
+        )
+        usage = whole.usage
+        text = whole.choices[0].message.content if whole.choices else None
+        return text, Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None
 
 
 class AnthropicChatModel(_Priced):
@@ -196,10 +231,11 @@ class AnthropicChatModel(_Priced):
         price_in: float = 0.0,
         price_out: float = 0.0,
         http_client: httpx2.AsyncClient | None = None,
+        streaming: bool = True,
     ) -> None:
         from anthropic import AsyncAnthropic
 
-        super().__init__(model=model, price_in=price_in, price_out=price_out)
+        super().__init__(model=model, price_in=price_in, price_out=price_out, streaming=streaming)
         self._client = AsyncAnthropic(
             api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
         )
@@ -215,6 +251,22 @@ class AnthropicChatModel(_Priced):
             {"role": m.role, "content": m.content} for m in messages if m.role != "system"
         ]
         try:
+            if not self.streaming:
+                whole: Any = await self._client.messages.create(
+                    model=self.model,
+                    system=system,
+                    messages=turns,
+                    max_tokens=max_tokens,
+                    timeout=request_timeout,
+                )
+                text = "".join(getattr(b, "text", "") for b in whole.content)
+                if not text:
+                    raise ProviderError(
+                        self.provider, self.model, "bad_response", "an empty answer"
+                    )
+                yield Delta(text)
+                yield Finished(Usage(whole.usage.input_tokens, whole.usage.output_tokens))
+                return
             async with self._client.messages.stream(
                 model=self.model,
                 system=system,

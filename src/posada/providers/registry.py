@@ -32,6 +32,7 @@ def build_chat_models(
             price_in=getattr(settings, f"llm_{tier}_price_in"),
             price_out=getattr(settings, f"llm_{tier}_price_out"),
             http_client=http_client,
+            streaming=settings.llm_streaming,
         )
     return models
 

@@ -1,0 +1,1 @@
+"""Benchmark, workload and load test."""
