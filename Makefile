@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench quality clean
+.PHONY: install run test lint typecheck pytest bench bench-ci quality clean
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 run: install
@@ -29,7 +29,12 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest bench-ci
+
+# The short benchmark CI runs: both profiles on one workload, then the budget check.
+bench-ci: install
+	$(BIN)/posada bench --profile both --guests 6 --duration 30 --json .posada/bench-ci.json
+	$(BIN)/posada budget check .posada/bench-ci.json
 
 bench: install
 	$(BIN)/python bench/foundation.py

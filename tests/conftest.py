@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,8 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from posada.app import create_app
+from posada.cli import app as cli_app
 from posada.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.runtime import Runtime
@@ -62,6 +66,32 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://posada.test") as http:
         yield http
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a `posada` command did: its exit code and its two streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> CliResult:
+    """Run `posada ARGS` in this process with the environment `env` (and folder `cwd`).
+
+    The same Typer app the console script runs, without starting a Python and loading
+    torch again for each command: the model is already loaded in the test process.
+    """
+    overrides: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    overrides |= {k: None for k in os.environ if k not in env}
+    runner = CliRunner()
+    with contextlib.chdir(cwd or Path.cwd()):
+        result = runner.invoke(cli_app, list(args), env=overrides)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return CliResult(result.exit_code, result.stdout, stderr)
 
 
 @dataclass(frozen=True)
@@ -218,3 +248,9 @@ def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = Non
 def quick_llm() -> Iterator[str]:
     """One quick simulated upstream (chat and embeddings) shared by the session's tests."""
     yield from serve_fake_llm("--ttft-ms", "10", "--tokens-per-s", "1000", "--embed-ms", "1")
+
+
+@pytest.fixture(scope="session")
+def failing_llm() -> Iterator[str]:
+    """A simulated upstream answering every request with a 500."""
+    yield from serve_fake_llm("--error-rate", "1", "--ttft-ms", "0")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -16,19 +14,13 @@ from posada.observe.ledger import UsageLedger, usage_recorder
 from posada.providers.embeddings import EmbeddingCall, OpenAIEmbedder
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
+from tests.conftest import CliResult, run_cli
 from tests.test_embeddings import _fake_openai
 
 
-async def _posada(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "posada", "audit", "embeddings", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+async def _posada(env: dict[str, str], *args: str) -> CliResult:
+    # On a thread: the command runs its own event loop.
+    return await asyncio.to_thread(run_cli, env, "audit", "embeddings", *args)
 
 
 async def _audit(runtime: Runtime, tenant: Tenant) -> dict[str, object]:

@@ -7,8 +7,6 @@ import csv
 import json
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,27 +17,17 @@ from posada.errors import ConfigurationError
 from posada.observe.watch import Budgets, load_budgets, over_budget, watch
 from posada.observe.window import RequestRecord, RequestWindow
 from posada.runtime import Runtime
-from tests.conftest import StayFinder, log_in, serve_posada
+from tests.conftest import CliResult, StayFinder, log_in, run_cli, serve_posada
 
 TOKEN = "dashboard-test-admin-token"
 
 
-async def _dashboard(
-    *args: str, token: str | None = TOKEN, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+async def _dashboard(*args: str, token: str | None = TOKEN, cwd: Path | None = None) -> CliResult:
     env = {k: v for k, v in os.environ.items() if k != "POSADA_ADMIN_TOKEN"}
     if token is not None:
         env["POSADA_ADMIN_TOKEN"] = token
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "posada", "dashboard", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # On a thread: the command runs its own event loop.
+    return await asyncio.to_thread(run_cli, env, "dashboard", *args, cwd=cwd)
 
 
 async def test_dashboard_once_json_csv_and_a_missing_token(

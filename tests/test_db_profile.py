@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from posada.guests.service import log_in
 from posada.knowledge.retrieval import retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant
+from tests.conftest import CliResult, run_cli
 
 HOT = {
     function_name(fn)
@@ -203,18 +203,8 @@ def env(runtime: Runtime) -> dict[str, str]:
     }
 
 
-def run(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "posada", "db", "profile", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def run(env: dict[str, str], *args: str, cwd: Path | None = None) -> CliResult:
+    return run_cli(env, "db", "profile", *args, cwd=cwd)
 
 
 async def test_cli_writes_the_markdown_report(
@@ -222,7 +212,10 @@ async def test_cli_writes_the_markdown_report(
 ) -> None:
     before = await _count(runtime)
     output = tmp_path / "report.md"
-    done = run(env, "--tenant", DEMO_SLUG, "--output", str(output), "--large-rows", "0")
+    # On a thread: the command runs its own event loop.
+    done = await asyncio.to_thread(
+        run, env, "--tenant", DEMO_SLUG, "--output", str(output), "--large-rows", "0"
+    )
     assert done.returncode == 0, done.stderr
     assert await _count(runtime) == before
     report = output.read_text(encoding="utf-8")
@@ -235,7 +228,7 @@ async def test_cli_writes_the_markdown_report(
     assert f"report: {output.resolve()}" in done.stdout
     assert f"profiled {DEMO_SLUG}: {len(HOT) + 3 * (len(QUESTIONS) - 1)} statements" in done.stdout
 
-    default = run(env, cwd=tmp_path)
+    default = await asyncio.to_thread(run, env, cwd=tmp_path)
     assert default.returncode == 0, default.stderr
     assert (tmp_path / "profile-report.md").is_file()
 

@@ -21,10 +21,10 @@ def fake_llm() -> Iterator[str]:
     yield from serve_fake_llm("--ttft-ms", "150", "--tokens-per-s", "200", "--embed-ms", "20")
 
 
-@pytest.fixture(scope="module")
-def broken_llm() -> Iterator[str]:
+@pytest.fixture
+def broken_llm(failing_llm: str) -> str:
     """A fake upstream that always fails."""
-    yield from serve_fake_llm("--error-rate", "1", "--ttft-ms", "0")
+    return failing_llm
 
 
 def test_answer_is_built_from_the_context() -> None:

@@ -20,16 +20,16 @@ PROMPT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def healthy() -> Iterator[str]:
+@pytest.fixture
+def healthy(quick_llm: str) -> str:
     """A quick fake upstream."""
-    yield from serve_fake_llm("--ttft-ms", "20", "--tokens-per-s", "500")
+    return quick_llm
 
 
-@pytest.fixture(scope="module")
-def failing() -> Iterator[str]:
+@pytest.fixture
+def failing(failing_llm: str) -> str:
     """A fake upstream answering every request with a 500."""
-    yield from serve_fake_llm("--error-rate", "1", "--ttft-ms", "0")
+    return failing_llm
 
 
 @pytest.fixture(scope="module")

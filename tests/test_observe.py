@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ from posada.deps import RuntimeDep
 from posada.observe.window import RequestRecord, RequestWindow, percentile, summarize
 from posada.providers.registry import build_chat_models
 from posada.runtime import Runtime
-from tests.conftest import LoginAs, StayFinder, log_in, serve_fake_llm, serve_posada
+from tests.conftest import LoginAs, StayFinder, log_in, serve_posada
 
 
 def _server_timing(header: str) -> dict[str, float]:
@@ -111,10 +111,10 @@ async def test_login_makes_two_round_trips_and_listing_one(
     assert record.counters["embed_computed"] == 0
 
 
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[str]:
+@pytest.fixture
+def fake_llm(quick_llm: str) -> str:
     """A quick simulated upstream."""
-    yield from serve_fake_llm("--ttft-ms", "10", "--tokens-per-s", "1000")
+    return quick_llm
 
 
 @pytest.fixture

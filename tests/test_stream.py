@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -26,16 +26,10 @@ def _events(body: str) -> list[tuple[str, dict[str, object]]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[str]:
+@pytest.fixture
+def fake_llm(quick_llm: str) -> str:
     """A quick simulated upstream."""
-    yield from serve_fake_llm("--ttft-ms", "20", "--tokens-per-s", "400")
-
-
-@pytest.fixture(scope="module")
-def failing_llm() -> Iterator[str]:
-    """A simulated upstream that fails every request."""
-    yield from serve_fake_llm("--error-rate", "1", "--ttft-ms", "0")
+    return quick_llm
 
 
 def _with_llm(runtime: Runtime, base_url: str) -> Runtime:

@@ -7,12 +7,14 @@ import typer
 from posada.cli import (
     ask,
     audit,
+    bench,
     budget,
     dashboard,
     db,
     demo,
     fake_llm,
     ingest,
+    loadtest,
     reservations,
     serve,
 )
@@ -33,6 +35,8 @@ app.add_typer(reservations.app, name="reservations")
 app.add_typer(audit.app, name="audit")
 app.add_typer(budget.app, name="budget")
 app.command("dashboard")(dashboard.dashboard)
+app.command("bench")(bench.bench)
+app.command("loadtest")(loadtest.loadtest)
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""The benchmark's hotels in a database: the demo and generated ones, with current stays."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from posada.bench.hotels import Hotel, Stay, generate_hotel
+from posada.bench.workload import demo_stays
+from posada.demo import load_demo
+from posada.guests.service import import_reservations
+from posada.knowledge.ingest import ingest_folder
+from posada.runtime import Runtime
+from posada.tenants.service import ensure_tenant
+
+
+def plan_hotels(*, count: int, seed: int, today: date) -> list[Hotel]:
+    """The generated hotels of a workload."""
+    return [generate_hotel(index=i, seed=seed, today=today) for i in range(count)]
+
+
+async def load_hotels(
+    runtime: Runtime, *, hotels: list[Hotel], folder: Path, today: date
+) -> list[Stay]:
+    """Load the demo and the generated hotels (idempotent); return every current stay."""
+    await load_demo(runtime, today=today)
+    for hotel in hotels:
+        root = folder / hotel.slug
+        for name, text in hotel.files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        async with runtime.pool.connection() as conn:
+            tenant = await ensure_tenant(conn, slug=hotel.slug, name=hotel.name)
+        await ingest_folder(
+            pool=runtime.pool, embedder=runtime.embedder, root=root, tenant=tenant, prune=True
+        )
+        async with runtime.pool.connection() as conn:
+            await import_reservations(conn, tenant=tenant, csv_text=hotel.reservations_csv)
+    return demo_stays(today=today) + [stay for hotel in hotels for stay in hotel.stays]
+
+
+async def forget_activity(runtime: Runtime) -> None:
+    """Empty what earlier runs left (conversations, usage), so every run starts alike."""
+    async with runtime.pool.connection() as conn:
+        await conn.execute("TRUNCATE conversations, messages, embedding_usage")

@@ -1,0 +1,166 @@
+"""`posada bench`: the optimized and the baseline profile on the same workload, in one run.
+
+The run owns everything it measures: a fresh embedded PostgreSQL under its own folder
+with the demo and generated hotels, `posada fake-llm` as the LLM and embedding API
+(realistic latency, usage and prices), and one real `posada serve` per profile, driven
+over loopback by the same seeded sessions. The optimized profile is the build under
+test: it takes the caller's `POSADA_*` settings (a `POSADA_STAGE_DELAY_MS` slows it, for
+example). The baseline is fixed: `POSADA_PROFILE=baseline`, embeddings from the API.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from posada.bench.dataset import forget_activity, load_hotels, plan_hotels
+from posada.bench.driver import drive
+from posada.bench.report import figures, ratios
+from posada.bench.servers import Running, fake_llm, posada_server
+from posada.bench.workload import Mix, build_sessions, describe
+from posada.config import Settings
+from posada.runtime import Runtime
+
+Profile = Literal["baseline", "optimized"]
+Say = Callable[[str], None]
+
+# What the caller may not set for a server the run starts: where it lives and what it
+# talks to belong to the run.
+_OWNED = ("POSADA_DATA_DIR", "POSADA_DATABASE_URL", "POSADA_JWT_SECRET", "POSADA_LLM_")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to run the benchmark."""
+
+    profiles: tuple[Profile, ...]
+    guests: int = 10
+    duration_s: float = 60.0
+    seed: int = 42
+    hotels: int = 2  # generated, besides the demo
+    ttft_ms: float = 400.0
+    tokens_per_s: float = 60.0
+    embed_ms: float = 80.0  # a hosted embedding API's latency
+    think_scale: float = 1.0
+    mix: Mix = field(default_factory=Mix)
+    data_dir: Path | None = None  # default ./.posada/bench, reused (and reset) by every run
+
+
+def server_env(profile: Profile, *, runtime: Runtime, llm: str, secret: str) -> dict[str, str]:
+    """The environment of one profile's `posada serve`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OWNED)}
+    if profile == "baseline":
+        base = {k: v for k, v in base.items() if not k.startswith("POSADA_")}
+    env = {
+        **base,
+        "POSADA_DATA_DIR": str(runtime.settings.data_dir),
+        "POSADA_DATABASE_URL": runtime.database_url,
+        "POSADA_JWT_SECRET": secret,
+        "POSADA_LLM_BASE_URL": llm,
+        "POSADA_LLM_API_KEY": "bench",
+        "POSADA_LOG_LEVEL": "warning",
+        "POSADA_PROFILE": profile,
+        # Requests slower than this are logged: the baseline's would all be.
+        "POSADA_SLOW_REQUEST_MS": "60000",
+    }
+    if profile == "baseline":
+        env |= {
+            "POSADA_EMBEDDING_PROVIDER": "openai",
+            "POSADA_EMBEDDING_MODEL": "text-embedding-3-small",
+            "POSADA_EMBEDDING_DIM": str(runtime.settings.embedding_dim),
+            "POSADA_OPENAI_API_KEY": "bench",
+            "POSADA_OPENAI_BASE_URL": llm,
+        }
+    return env
+
+
+async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any]:
+    """Run the profiles on one workload; return the results (the `--json` document)."""
+    folder = options.data_dir or Path(".posada/bench")
+    today = date.today()
+    settings = Settings(
+        _env_file=None,
+        data_dir=folder / "data",
+        database_url=None,
+        jwt_secret=SecretStr(secrets.token_urlsafe(48)),
+        log_level="warning",
+    )
+    say(f"preparing the hotels in {folder} ...")
+    runtime = await Runtime.open(settings)
+    try:
+        hotels = plan_hotels(count=options.hotels, seed=options.seed, today=today)
+        stays = await load_hotels(runtime, hotels=hotels, folder=folder / "hotels", today=today)
+        await forget_activity(runtime)
+        sessions = build_sessions(
+            seed=options.seed, count=options.guests * 200 + 100, stays=stays, mix=options.mix
+        )
+        results: dict[str, Any] = {
+            "version": 1,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "options": {
+                **{k: v for k, v in asdict(options).items() if k not in ("data_dir", "mix")},
+                "mix": asdict(options.mix),
+            },
+            "workload": {"hotels": [h.slug for h in hotels], "stays": len(stays)},
+            "profiles": {},
+        }
+        secret = secrets.token_urlsafe(48)
+        with fake_llm(
+            ttft_ms=options.ttft_ms,
+            tokens_per_s=options.tokens_per_s,
+            embed_ms=options.embed_ms,
+            log=folder / "fake-llm.log",
+        ) as upstream:
+            for profile in options.profiles:
+                env = server_env(profile, runtime=runtime, llm=upstream.url, secret=secret)
+                with posada_server(env=env, log=folder / f"posada-{profile}.log") as server:
+                    say(f"{profile}: {options.guests} guests for {options.duration_s:.0f} s ...")
+                    results["profiles"][profile] = await _measure(server, sessions, options)
+        results["workload"] |= describe(
+            sessions[: max(p["sessions"] for p in results["profiles"].values())]
+        )
+        if {"baseline", "optimized"} <= set(results["profiles"]):
+            results["ratios"] = ratios(
+                results["profiles"]["optimized"], results["profiles"]["baseline"]
+            )
+        return results
+    finally:
+        await runtime.close()
+
+
+async def _measure(server: Running, sessions: list[Any], options: BenchOptions) -> dict[str, Any]:
+    await _warm_up(server, sessions)
+    run = await drive(
+        base_url=server.url,
+        sessions=sessions,
+        guests=options.guests,
+        duration_s=options.duration_s,
+        think_scale=options.think_scale,
+    )
+    return figures(run, peak_memory_mb=server.peak_memory_mb())
+
+
+async def _warm_up(server: Running, sessions: list[Any]) -> None:
+    """One login and one question no session asks: first-request costs stay out of the figures."""
+    import httpx
+
+    stay = sessions[0].stay
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
+        login = await http.post(
+            "/api/guest/login",
+            json={
+                "tenant": stay.tenant,
+                "check_in": stay.check_in.isoformat(),
+                "phone_last4": stay.phone_last4,
+            },
+        )
+        login.raise_for_status()
+        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        await http.post("/api/guest/chat", json={"message": "warm-up: hello"}, headers=auth)

@@ -1,0 +1,110 @@
+"""Processes the benchmark and the load test start: `posada serve` and `posada fake-llm`.
+
+Each runs as a child process on loopback, its output in a log file beside the benchmark's
+data, and is stopped when the block ends. The server's peak memory is read from
+`/proc` before it stops.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from posada.errors import PosadaError
+
+
+class ServerFailed(PosadaError):
+    """A child server exited or never became ready."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started child server."""
+
+    url: str
+    pid: int
+    log: Path
+
+    def peak_memory_mb(self) -> float | None:
+        """The process's peak resident memory (VmHWM), if this system tells."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            return None
+        return None
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def run_server(
+    args: list[str], *, env: dict[str, str], ready: str, log: Path, timeout_s: float = 180
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `python -m posada ARGS`; yield once `ready` answers below 500."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        # Only ever this Python running posada itself, with arguments built here.
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "posada", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if process.poll() is not None:
+                    tail = log.read_text("utf-8", errors="replace")[-2000:]
+                    raise ServerFailed(f"`posada {args[0]}` exited ({process.returncode}):\n{tail}")
+                try:
+                    if httpx.get(ready, timeout=2).status_code < 500:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ServerFailed(f"`posada {args[0]}` not ready after {timeout_s:.0f} s")
+                time.sleep(0.3)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def fake_llm(
+    *, ttft_ms: float, tokens_per_s: float, embed_ms: float, log: Path, error_rate: float = 0.0
+) -> Iterator[Running]:
+    """The simulated upstream; yields its `/v1` base URL."""
+    port = free_port()
+    args = ["fake-llm", "--port", str(port), "--ttft-ms", str(ttft_ms)]
+    args += ["--tokens-per-s", str(tokens_per_s), "--embed-ms", str(embed_ms)]
+    args += ["--error-rate", str(error_rate)]
+    root = f"http://127.0.0.1:{port}"
+    with run_server(args, env=dict(os.environ), ready=f"{root}/stats", log=log) as process:
+        yield Running(f"{root}/v1", process.pid, log)
+
+
+@contextmanager
+def posada_server(*, env: dict[str, str], log: Path) -> Iterator[Running]:
+    """`posada serve` with this environment; yields its base URL once ready."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with run_server(["serve", "--port", str(port)], env=env, ready=f"{url}/readyz", log=log) as p:
+        yield Running(url, p.pid, log)

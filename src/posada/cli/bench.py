@@ -1,0 +1,112 @@
+"""`posada bench`: the optimized and baseline profiles on one workload, and their ratios."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from posada.bench.runner import BenchOptions, Profile, run_bench
+from posada.cli._common import console
+from posada.errors import PosadaError
+
+out = Console()  # the report goes to stdout; progress and errors to stderr
+
+ROWS = (
+    ("response time P50 (client)", "p50_ms", "{:,.1f} ms"),
+    ("response time P95 (client)", "p95_ms", "{:,.1f} ms"),
+    ("time to first byte P50, streamed", "ttfb_p50_ms", "{:,.1f} ms"),
+    ("database queries per request", "db_queries_per_request", "{:.2f}"),
+    ("embedding computations per question", "embeddings_per_question", "{:.2f}"),
+    ("answer-cache hit rate", "answer_cache_hit_rate", "{:.1%}"),
+    ("FAQ hit rate", "faq_hit_rate", "{:.1%}"),
+    ("AI cost per 1,000 questions", "cost_per_1000_questions_usd", "${:,.4f}"),
+    ("LLM calls per question", "llm_calls_per_question", "{:.2f}"),
+    ("questions answered", "questions", "{:,}"),
+    ("errors", "errors", "{:,}"),
+    ("throughput", "throughput_qps", "{:.2f} q/s"),
+    ("server peak memory", "peak_memory_mb", "{:,.0f} MB"),
+)
+
+
+def bench(
+    profile: Annotated[
+        Literal["baseline", "optimized", "both"], typer.Option(help="which configuration(s)")
+    ] = "both",
+    guests: Annotated[int, typer.Option(min=1, max=500, help="concurrent guests")] = 10,
+    duration: Annotated[float, typer.Option(min=1, help="seconds per profile")] = 60.0,
+    seed: Annotated[int, typer.Option(help="the workload's seed")] = 42,
+    hotels: Annotated[int, typer.Option(min=0, max=8, help="generated hotels")] = 2,
+    ttft_ms: Annotated[float, typer.Option(min=0, help="LLM time to first token")] = 400.0,
+    tokens_per_s: Annotated[float, typer.Option(min=1, help="LLM output pace")] = 60.0,
+    embed_ms: Annotated[float, typer.Option(min=0, help="embedding API latency")] = 80.0,
+    think_scale: Annotated[float, typer.Option(min=0, help="multiplies think times")] = 1.0,
+    as_json: Annotated[Path | None, typer.Option("--json", help="write the results here")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="where the run keeps its database and logs (default ./.posada/bench)"),
+    ] = None,
+) -> None:
+    """Run posada against the simulated LLM with the optimized and/or baseline profile."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    profiles: tuple[Profile, ...] = ("baseline", "optimized") if profile == "both" else (profile,)
+    options = BenchOptions(
+        profiles=profiles,
+        guests=guests,
+        duration_s=duration,
+        seed=seed,
+        hotels=hotels,
+        ttft_ms=ttft_ms,
+        tokens_per_s=tokens_per_s,
+        embed_ms=embed_ms,
+        think_scale=think_scale,
+        data_dir=data_dir,
+    )
+    try:
+        results = asyncio.run(run_bench(options, say=lambda line: console.print(line)))
+    except PosadaError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    if as_json is not None:
+        as_json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    print_results(results)
+
+
+def _cell(value: Any, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def print_results(results: dict[str, Any]) -> None:
+    """Figures per profile and the optimized/baseline ratios."""
+    profiles = results["profiles"]
+    ratios = results.get("ratios", {})
+    table = Table(title="posada bench")
+    table.add_column("figure")
+    for name in profiles:
+        table.add_column(name, justify="right")
+    if ratios:
+        table.add_column("optimized / baseline", justify="right")
+    for label, key, pattern in ROWS:
+        cells = [_cell(profiles[name].get(key), pattern) for name in profiles]
+        if ratios:
+            cells.append(_cell(ratios.get(key), "{:.3f}×"))
+        table.add_row(label, *cells)
+    out.print(table)
+    workload = results.get("workload", {})
+    out.print(
+        f"workload: {workload.get('questions', 0):,} questions in {workload.get('sessions', 0):,} "
+        f"sessions, {len(workload.get('tenants', []))} hotels, "
+        f"{workload.get('streamed_questions', 0):,} streamed; layers: "
+        + "; ".join(f"{name} {profiles[name].get('layers')}" for name in profiles),
+        highlight=False,
+    )
+    for name in profiles:
+        for error in profiles[name].get("error_samples", []):
+            out.print(f"{name} error: {error}", markup=False, highlight=False)
