@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +39,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=tmp_path_factory.mktemp("posada-data"),
         jwt_secret=SecretStr(JWT_SECRET),
         database_url=None,
+        # The caches would make one test's answer depend on the questions asked before it;
+        # tests/test_caches.py turns them on where they are what is tested.
+        embedding_cache=False,
+        answer_cache=False,
+        semantic_cache=False,
     )
 
 
@@ -215,6 +221,10 @@ def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = Non
         "POSADA_DATABASE_URL": runtime.database_url,
         "POSADA_JWT_SECRET": "server-test-secret-0123456789-0123456789",
         "POSADA_DATA_DIR": str(runtime.settings.data_dir),
+        # As in the session's runtime: off, unless the test is about them (`env`).
+        "POSADA_EMBEDDING_CACHE": "false",
+        "POSADA_ANSWER_CACHE": "false",
+        "POSADA_SEMANTIC_CACHE": "false",
         **(env or {}),
     }
     process = subprocess.Popen(
@@ -254,3 +264,79 @@ def quick_llm() -> Iterator[str]:
 def failing_llm() -> Iterator[str]:
     """A simulated upstream answering every request with a 500."""
     yield from serve_fake_llm("--error-rate", "1", "--ttft-ms", "0")
+
+
+class RedisServer:
+    """A `redis-server` of the test's own, which a test may stop and start again."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        self.binary = binary
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (nothing kept on disk) and wait until it answers."""
+        flags = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), *flags, "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail("redis-server did not start")
+
+    def stop(self) -> None:
+        """Stop it."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=20)
+            self._process = None
+
+
+def _redis_binary() -> str | None:
+    binary = shutil.which("redis-server")
+    if binary is None and os.environ.get("CI"):
+        pytest.fail("redis-server is required in CI (.ci/run installs it)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis for the session: POSADA_TEST_REDIS_URL, else a `redis-server` from PATH."""
+    given = os.environ.get("POSADA_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    binary = _redis_binary()
+    if binary is None:
+        pytest.skip("no POSADA_TEST_REDIS_URL and no redis-server on PATH")
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis this test may stop and start (needs `redis-server` on PATH)."""
+    binary = _redis_binary()
+    if binary is None:
+        pytest.skip("no redis-server on PATH to stop and start")
+    server = RedisServer(binary, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -37,7 +37,11 @@ def _variant(runtime: Runtime, llm: str, **switches: Any) -> Runtime:
         embedder = OpenAIEmbedder(api_key="test", base_url=llm, model="emb", dimensions=384)
         embedder.on_usage = usage_recorder(None, api_price_per_m=settings.embedding_price_per_m)
     return dataclasses.replace(
-        runtime, settings=settings, chat_models=build_chat_models(settings), embedder=embedder
+        runtime,
+        settings=settings,
+        chat_models=build_chat_models(settings),
+        embedder=embedder,
+        query_embedder=embedder,
     )
 
 

@@ -16,6 +16,7 @@ from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 
 from posada.answers.routes import router as answers_router
+from posada.cache.warm import warm_embeddings
 from posada.config import Settings
 from posada.errors import PosadaError
 from posada.guests.conversation_routes import router as conversations_router
@@ -55,9 +56,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 yield
                 return
             app.state.runtime = await Runtime.open(settings)
+            warming = None
+            if settings.cache_warm_on_start and settings.embedding_cache:
+                warming = asyncio.create_task(_warm(app.state.runtime))
             try:
                 yield
             finally:
+                if warming is not None:
+                    warming.cancel()
                 await app.state.runtime.close()
         finally:
             watcher.cancel()
@@ -97,6 +103,19 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     _install_error_handlers(app)
     return app
+
+
+async def _warm(runtime: Runtime) -> None:
+    """Warm the embedding cache in the background at start; a failure is only logged."""
+    try:
+        report = await warm_embeddings(
+            runtime, days=runtime.settings.cache_warm_days, limit=runtime.settings.cache_warm_limit
+        )
+        log.info(
+            "embedding cache warmed: %d questions, %d embedded", report.questions, report.computed
+        )
+    except Exception:
+        log.exception("warming the embedding cache failed")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -26,6 +26,9 @@ BASELINE: dict[str, object] = {
     "llm_streaming": False,  # the answer arrives when it is whole
     "faq_answers": False,  # every question goes to the LLM
     "llm_needs_context": False,  # ... even when nothing relevant was found
+    "embedding_cache": False,  # every question embedded again
+    "answer_cache": False,  # no exact answer cache
+    "semantic_cache": False,  # no semantic answer cache
 }
 
 
@@ -140,6 +143,32 @@ class Settings(BaseSettings):
     llm_needs_context: bool = Field(
         default=True, description="no LLM call when no passage is relevant (say so instead)"
     )
+    # Caches. Redis (shared by the replicas) when POSADA_REDIS_URL is set; in-process LRUs
+    # always in front of it. A Redis that fails or is slow is skipped for redis_retry_s.
+    redis_url: SecretStr | None = None
+    redis_prefix: str = Field(default="posada", min_length=1, description="of every Redis key")
+    redis_timeout_ms: float = Field(default=100, gt=0)
+    redis_retry_s: float = Field(default=5, ge=0)
+    embedding_cache: bool = True
+    embedding_cache_size: int = Field(default=500, ge=1)
+    embedding_cache_ttl_s: int = Field(default=7 * 86400, ge=1)
+    answer_cache: bool = Field(default=True, description="the exact answer cache")
+    answer_cache_size: int = Field(default=2000, ge=1)
+    answer_cache_ttl_s: int = Field(default=86400, ge=1)
+    semantic_cache: bool = True
+    # Calibrated on bench/semantic_cache.py: with the guard and the evidence check, no
+    # wrong answer was reused down to 0.5; 0.6 keeps a margin.
+    semantic_min_similarity: float = Field(default=0.6, ge=0, le=1)
+    cache_warm_on_start: bool = False
+    cache_warm_days: int = Field(default=7, ge=1)
+    cache_warm_limit: int = Field(default=200, ge=1)
+    # Dynamic micro-batching of the local model: wait this long for questions to join.
+    embed_batch_wait_ms: float = Field(default=2.0, ge=0, le=100)
+    embed_batch_max: int = Field(default=64, ge=1)
+    # Public routes (hotel info, units): fresh this long, then served stale while refreshed.
+    public_max_age_s: int = Field(default=60, ge=0)
+    public_stale_s: int = Field(default=300, ge=0)
+
     # Testing the budget: milliseconds added to a pipeline stage (a deliberately slow build).
     stage_delay_ms: dict[str, float] = Field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""What a running posada holds open: the database pool and the embedding model."""
+"""What a running posada holds open: the database pool, the embedding model, the caches."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 
+from posada.cache.answers import ExactCache
+from posada.cache.embeddings import CachingEmbedder
+from posada.cache.shared import SharedCache
+from posada.cache.swr import StaleWhileRevalidate
+from posada.cache.versions import KnowledgeVersions
 from posada.config import Settings
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
@@ -20,13 +25,60 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Caches:
+    """The caches of one process: Redis (shared), the exact answers, the public routes."""
+
+    shared: SharedCache
+    versions: KnowledgeVersions
+    answers: ExactCache
+    public: StaleWhileRevalidate
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, shared: SharedCache, versions: KnowledgeVersions
+    ) -> Caches:
+        """Fresh in-process caches over `shared` Redis; they forget a tenant on its ingest."""
+        caches = cls(
+            shared=shared,
+            versions=versions,
+            answers=ExactCache(
+                shared, size=settings.answer_cache_size, ttl_s=settings.answer_cache_ttl_s
+            ),
+            public=StaleWhileRevalidate(
+                max_age_s=settings.public_max_age_s, stale_s=settings.public_stale_s
+            ),
+        )
+        versions.subscribe(caches.answers.forget)
+        versions.subscribe(caches.public.invalidate)
+        return caches
+
+
+def question_embedder(settings: Settings, embedder: Embedder, shared: SharedCache) -> Embedder:
+    """The embedder for guests' questions: behind the embedding cache when it is on."""
+    if not settings.embedding_cache:
+        return embedder
+    return CachingEmbedder(
+        embedder,
+        shared,
+        size=settings.embedding_cache_size,
+        ttl_s=settings.embedding_cache_ttl_s,
+    )
+
+
+@dataclass
 class Runtime:
-    """Shared by the web app and the CLI; opened once per process."""
+    """Shared by the web app and the CLI; opened once per process.
+
+    `embedder` embeds documents (ingest); `query_embedder` embeds questions, through the
+    embedding cache when it is on.
+    """
 
     settings: Settings
     database_url: str
     pool: AsyncConnectionPool[AsyncConn]
     embedder: Embedder
+    caches: Caches
+    query_embedder: Embedder
     chat_models: dict[Tier, ChatModel] = field(default_factory=dict)
     model_ready: bool = field(default=False)
     ledger: UsageLedger | None = None
@@ -49,7 +101,25 @@ class Runtime:
         )
         embedder.on_usage = usage_recorder(ledger, api_price_per_m=settings.embedding_price_per_m)
         ledger.start()
-        runtime = cls(settings, url, pool, embedder, build_chat_models(settings), ledger=ledger)
+        redis = settings.redis_url.get_secret_value() if settings.redis_url else None
+        shared = SharedCache(
+            redis,
+            prefix=settings.redis_prefix,
+            timeout_s=settings.redis_timeout_ms / 1000,
+            retry_after_s=settings.redis_retry_s,
+        )
+        versions = KnowledgeVersions(pool, url)
+        await versions.start()
+        runtime = cls(
+            settings,
+            url,
+            pool,
+            embedder,
+            Caches.build(settings, shared=shared, versions=versions),
+            question_embedder(settings, embedder, shared),
+            build_chat_models(settings),
+            ledger=ledger,
+        )
         await runtime.load_model()
         return runtime
 
@@ -61,6 +131,8 @@ class Runtime:
 
     async def close(self) -> None:
         """Write the usage ledger, close the pool; the embedded server stops at exit."""
+        await self.caches.versions.close()
         if self.ledger is not None:
             await self.ledger.close()
+        await self.caches.shared.close()
         await self.pool.close()

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from posada.answers.language import detect_language
+from posada.cache.guard import same_question, signature
 from posada.config import Settings
 from posada.knowledge.retrieval import Hit, Retrieved
 
@@ -26,18 +27,31 @@ class Draft:
     sources: list[Hit]
 
 
-def pick_faq(faqs: list[Hit], settings: Settings) -> Hit | None:
+def pick_faq(
+    faqs: list[Hit], settings: Settings, *, question: str = "", best_passage: int | None = None
+) -> Hit | None:
     """The FAQ entry asking the same question as the guest, if one does.
 
     Similar is not enough ("check-in" and "check-out" questions are neighbours in vector
-    space): every word of the FAQ question must be in the guest's question, and most of
-    the guest's words in it.
+    space). Either every word of the FAQ question is in the guest's question and most of
+    the guest's words in it; or, for a paraphrase, the semantic cache's guard holds: near
+    enough, the same concepts, numbers, names and language, and the FAQ entry's passage is
+    the question's best passage.
     """
+    asked = signature(question) if question and best_passage is not None else None
     for hit in faqs:
         if (
             hit.question_coverage >= settings.faq_min_coverage
             and hit.coverage >= 0.5
             and hit.similarity >= settings.faq_min_similarity
+        ):
+            return hit
+        if (
+            asked is not None
+            and hit.similarity >= settings.semantic_min_similarity
+            and hit.coverage >= 0.5  # most of what the guest asks about is in the entry
+            and hit.chunk_id == best_passage
+            and same_question(asked, signature(hit.question or ""))
         ):
             return hit
     return None
@@ -63,7 +77,8 @@ def trim(text: str, limit: int = MAX_PASSAGE_CHARS) -> str:
 
 def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
     """Answer from the FAQ, else from the best passages, else say so."""
-    faq = pick_faq(retrieved.faqs, settings)
+    best = retrieved.chunks[0].id if retrieved.chunks else None
+    faq = pick_faq(retrieved.faqs, settings, question=question, best_passage=best)
     if faq is not None:
         return Draft(faq.text, "faq", [faq])
     language = detect_language(question)

@@ -26,14 +26,24 @@ from posada.answers.baseline import (
     store_summary,
     summary_prompt,
 )
+from posada.answers.caching import (
+    EXACT_LAYERS,
+    Reuse,
+    find_exact,
+    keep_exact,
+    reuse_of,
+    semantic_entry,
+)
 from posada.answers.extractive import Draft, is_relevant, respond
 from posada.answers.generation import Answering, Exhausted, Generated, generate
 from posada.answers.language import detect_language
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier, is_follow_up, retrieval_text
+from posada.cache.answers import CachedAnswer
+from posada.cache.semantic import CacheEntry, count_hit, pick_cached, store_entry
 from posada.config import Settings
 from posada.db.pool import AsyncConn
-from posada.guests.conversations import record_answer, record_guest_message
+from posada.guests.conversations import record_answer, record_exchange, record_guest_message
 from posada.guests.stepwise import record_answer_stepwise, record_guest_message_stepwise
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
@@ -151,13 +161,25 @@ async def answer_events(
     timer = StageTimer()
     pool, settings = runtime.pool, runtime.settings
     history: list[ChatMessage] = []
+    reuse = reuse_of(question)
+
+    if settings.answer_cache and reuse.allowed:
+        with timer.stage("exact_cache"):
+            cached = await find_exact(runtime, visibility, reuse)
+        observe.record_cache("exact", hit=cached is not None)
+        if cached is not None:
+            async for event in _serve_exact(
+                runtime, timer, guest, conversation_id, question, cached
+            ):
+                yield event
+            return
 
     async def embed(text: str) -> Vectors:
         with timer.stage("embed"):
-            row: Vectors = (await runtime.embedder.embed_batch([text]))[0]
+            row: Vectors = (await runtime.query_embedder.embed_batch([text]))[0]
             for _ in range(settings.embedding_calls - 1):
                 # The baseline: one more call per vector size, for the same text.
-                await runtime.embedder.embed_batch([text])
+                await runtime.query_embedder.embed_batch([text])
             await _pause(settings, "embed")
         return row
 
@@ -198,6 +220,8 @@ async def answer_events(
     if settings.intent_detection == "llm" and runtime.chat_models:
         with timer.stage("intent"):
             await _ask_aside(runtime, intent_prompt(question))
+    language = detect_language(question)
+    semantic = settings.semantic_cache and reuse.allowed and search == question
     with timer.stage("lookup"):
         async with pool.connection() as conn:
             retrieved = await retrieve(
@@ -209,19 +233,35 @@ async def answer_events(
                 candidates=settings.retrieval_candidates,
                 weights=fusion_weights(question, settings),
                 sequential=settings.lookup == "sequential",
+                cache=semantic,
+                language=language,
             )
         await _pause(settings, "lookup")
+    if semantic:
+        reused = pick_cached(
+            question=question,
+            candidates=retrieved.cached,
+            best_passage=retrieved.chunks[0].id if retrieved.chunks else None,
+            min_similarity=settings.semantic_min_similarity,
+        )
+        observe.record_cache("semantic", hit=reused is not None)
+        if reused is not None:
+            events = _serve_semantic(
+                runtime, timer, guest, visibility, reuse, conversation_id, retrieved, reused
+            )
+            async for event in events:
+                yield event
+            return
     if search != question or not settings.faq_answers:
         # A follow-up searched with the turn before it; an FAQ entry matching that pair
         # would answer the earlier question, not this one.
-        retrieved = Retrieved(retrieved.chunks, [])
+        retrieved = Retrieved(retrieved.chunks, [], retrieved.cached, retrieved.version)
     draft = respond(question, retrieved, settings)
     if settings.faq_answers:
         observe.record_cache("faq", hit=draft.layer == "faq")
     answer = Answer(
         "", draft.layer, [Source.of(h) for h in draft.sources], conversation_id=conversation_id
     )
-    language = detect_language(question)
     passages = [h for h in retrieved.chunks if is_relevant(h, settings, language=language)]
     if not settings.llm_needs_context:
         passages = retrieved.chunks  # the naive system sends whatever it found
@@ -246,14 +286,119 @@ async def answer_events(
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
         raise
-    if guest is not None and conversation_id is not None:
+    keep = reuse.allowed and search == question and not answer.incomplete
+    kept = _kept(answer) if keep and retrieved.version is not None else None
+    scopes = [s.scope for s in answer.sources]
+    entry = None
+    if kept is not None and semantic:
+        entry = semantic_entry(
+            visibility=visibility,
+            reuse=reuse,
+            retrieved=retrieved,
+            question=question,
+            language=language,
+            embedding=embedding,
+            answer=kept,
+            scopes=scopes,
+        )
+    with timer.stage("store"):
+        count = None
+        if guest is not None and conversation_id is not None:
+            count = await _store(runtime, guest, answer, dict(timer.timings), entry=entry)
+        elif entry is not None:
+            async with pool.connection() as conn:
+                await store_entry(conn, entry=entry)
+        if kept is not None and settings.answer_cache and retrieved.version is not None:
+            await keep_exact(
+                runtime,
+                visibility=visibility,
+                reuse=reuse,
+                version=retrieved.version,
+                scopes=scopes,
+                answer=kept,
+            )
+        await _pause(settings, "store")
+    every = settings.compaction_every
+    compacts = every and runtime.chat_models and count is not None and count % every == 0
+    if compacts and guest is not None and conversation_id is not None:
+        with timer.stage("compact"):
+            await _compact(runtime, guest, conversation_id)
+    answer.timings = timer.finish()
+    yield Done(answer)
+
+
+def _kept(answer: Answer) -> CachedAnswer | None:
+    """The answer as the caches keep it, if it is one to keep."""
+    if answer.layer not in EXACT_LAYERS or not answer.text.strip():
+        return None
+    sources = [s.as_dict() for s in answer.sources]
+    return CachedAnswer(answer.text, answer.layer, answer.model, sources)
+
+
+async def _serve_exact(
+    runtime: Runtime,
+    timer: StageTimer,
+    guest: GuestClaims | None,
+    conversation_id: int | None,
+    question: str,
+    cached: CachedAnswer,
+) -> AsyncGenerator[PipelineEvent, None]:
+    """An exact-cache hit: one round trip stores the question and the answer, nothing else."""
+    sources = [Source(**s) for s in cached.sources]
+    answer = Answer(cached.text, "exact", sources, conversation_id=conversation_id)
+    if guest is not None:
         with timer.stage("store"):
-            count = await _store(runtime, guest, answer, dict(timer.timings))
-            await _pause(settings, "store")
-        every = settings.compaction_every
-        if every and runtime.chat_models and count is not None and count % every == 0:
-            with timer.stage("compact"):
-                await _compact(runtime, guest, conversation_id)
+            async with runtime.pool.connection() as conn:
+                answer.conversation_id = await record_exchange(
+                    conn,
+                    guest=guest,
+                    conversation_id=conversation_id,
+                    question=question,
+                    answer=cached.text,
+                    layer="exact",
+                    sources=cached.sources,
+                    timings=dict(timer.timings),
+                )
+    yield Meta(answer.conversation_id, "exact", None)
+    yield Delta(cached.text)
+    answer.timings = timer.finish()
+    yield Done(answer)
+
+
+async def _serve_semantic(
+    runtime: Runtime,
+    timer: StageTimer,
+    guest: GuestClaims | None,
+    visibility: Visibility,
+    reuse: Reuse,
+    conversation_id: int | None,
+    retrieved: Retrieved,
+    reused: Hit,
+) -> AsyncGenerator[PipelineEvent, None]:
+    """A semantic-cache hit: the cached answer, stored as this conversation's, and kept in
+    the exact cache under this wording too."""
+    extra = reused.extra or {}
+    sources = [Source(**s) for s in extra.get("sources", [])]
+    answer = Answer(reused.text, "semantic", sources, conversation_id=conversation_id)
+    yield Meta(conversation_id, "semantic", None)
+    yield Delta(reused.text)
+    with timer.stage("store"):
+        if guest is not None and conversation_id is not None:
+            await _store(runtime, guest, answer, dict(timer.timings), hit=reused.id)
+        else:
+            async with runtime.pool.connection() as conn:
+                await count_hit(conn, tenant_id=visibility.tenant_id, entry_id=reused.id)
+        if runtime.settings.answer_cache and retrieved.version is not None:
+            origin = str(extra.get("layer", "llm"))
+            kept = CachedAnswer(reused.text, origin, extra.get("model"), extra.get("sources", []))
+            await keep_exact(
+                runtime,
+                visibility=visibility,
+                reuse=reuse,
+                version=retrieved.version,
+                scopes=[reused.scope],
+                answer=kept,
+            )
     answer.timings = timer.finish()
     yield Done(answer)
 
@@ -347,9 +492,16 @@ async def _generate(
 
 
 async def _store(
-    runtime: Runtime, guest: GuestClaims, answer: Answer, timings: dict[str, float]
+    runtime: Runtime,
+    guest: GuestClaims,
+    answer: Answer,
+    timings: dict[str, float],
+    *,
+    entry: CacheEntry | None = None,
+    hit: int | None = None,
 ) -> int | None:
-    """Store the answer; the stepwise store also says how many messages there are now."""
+    """Store the answer (and the cache entry it makes, or the reuse it was); the stepwise
+    store also says how many messages there are now."""
     assert answer.conversation_id is not None
     stepwise = runtime.settings.conversation_store == "stepwise"
     async with runtime.pool.connection() as conn:
@@ -366,6 +518,8 @@ async def _store(
             output_tokens=answer.usage.output_tokens if answer.usage else None,
             cost_usd=answer.cost_usd if answer.usage else None,
             incomplete=answer.incomplete,
+            cache_entry=entry,
+            cache_hit=hit,
         )
 
 

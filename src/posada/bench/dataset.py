@@ -41,6 +41,7 @@ async def load_hotels(
 
 
 async def forget_activity(runtime: Runtime) -> None:
-    """Empty what earlier runs left (conversations, usage), so every run starts alike."""
+    """Empty what earlier runs left (conversations, usage, cached answers): every run starts
+    alike, with cold caches (a run's Redis keys have their own prefix)."""
     async with runtime.pool.connection() as conn:
-        await conn.execute("TRUNCATE conversations, messages, embedding_usage")
+        await conn.execute("TRUNCATE conversations, messages, embedding_usage, answer_cache")

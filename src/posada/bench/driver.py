@@ -33,6 +33,7 @@ class Sample:
     counters: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     group: str | None = None
+    server_ms: float | None = None  # the server's own time for it (`timings.total`)
 
 
 @dataclass
@@ -144,6 +145,7 @@ async def _ask(
         if sample.ok:
             sample.layer = body.get("layer")
             sample.counters = dict(body.get("counters") or {})
+            sample.server_ms = (body.get("timings") or {}).get("total")
         sample.group = turn.group
         return sample, body.get("conversation_id")
     return await _ask_streamed(http, turn, payload, headers)
@@ -183,6 +185,7 @@ async def _ask_streamed(
     if done is not None:
         sample.layer = done.get("layer")
         sample.counters = dict(done.get("counters") or {})
+        sample.server_ms = (done.get("timings") or {}).get("total")
     if not ok:
         sample.error = str(failed or buffer[:200] or f"status {status}, no done event")
     conversation = done.get("conversation_id") if done else None

@@ -68,6 +68,15 @@ def figures(run: Drive, *, peak_memory_mb: float | None) -> dict[str, Any]:
         "throughput_qps": round(len(answered) / run.wall_s, 3) if run.wall_s else None,
         "peak_memory_mb": peak_memory_mb,
         "layers": dict(sorted(layers.items())),
+        "server_ms_by_layer": {
+            layer: {
+                "count": len(times),
+                "p50_ms": percentile(times, 50),
+                "p99_ms": percentile(times, 99),
+            }
+            for layer in sorted(layers)
+            if (times := [s.server_ms for s in answered if s.layer == layer and s.server_ms])
+        },
         "error_samples": [s.error for s in run.samples if not s.ok][:5],
     }
 

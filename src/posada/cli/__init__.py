@@ -9,6 +9,7 @@ from posada.cli import (
     audit,
     bench,
     budget,
+    cache,
     dashboard,
     db,
     demo,
@@ -34,6 +35,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(reservations.app, name="reservations")
 app.add_typer(audit.app, name="audit")
 app.add_typer(budget.app, name="budget")
+app.add_typer(cache.app, name="cache")
 app.command("dashboard")(dashboard.dashboard)
 app.command("bench")(bench.bench)
 app.command("loadtest")(loadtest.loadtest)

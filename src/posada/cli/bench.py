@@ -48,6 +48,9 @@ def bench(
     tokens_per_s: Annotated[float, typer.Option(min=1, help="LLM output pace")] = 60.0,
     embed_ms: Annotated[float, typer.Option(min=0, help="embedding API latency")] = 80.0,
     think_scale: Annotated[float, typer.Option(min=0, help="multiplies think times")] = 1.0,
+    warm_sessions: Annotated[
+        int, typer.Option(min=0, help="sessions of earlier traffic to warm the caches with")
+    ] = 0,
     as_json: Annotated[Path | None, typer.Option("--json", help="write the results here")] = None,
     data_dir: Annotated[
         Path | None,
@@ -67,6 +70,7 @@ def bench(
         tokens_per_s=tokens_per_s,
         embed_ms=embed_ms,
         think_scale=think_scale,
+        warm_sessions=warm_sessions,
         data_dir=data_dir,
     )
     try:
@@ -108,5 +112,14 @@ def print_results(results: dict[str, Any]) -> None:
         highlight=False,
     )
     for name in profiles:
+        layers = profiles[name].get("server_ms_by_layer", {})
+        out.print(
+            f"{name} server time by layer: "
+            + "; ".join(
+                f"{layer} P50 {v['p50_ms']:.1f} ms P99 {v['p99_ms']:.1f} ms ({v['count']})"
+                for layer, v in layers.items()
+            ),
+            highlight=False,
+        )
         for error in profiles[name].get("error_samples", []):
             out.print(f"{name} error: {error}", markup=False, highlight=False)

@@ -8,6 +8,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from posada.cache import semantic
+from posada.cache.semantic import CacheEntry
 from posada.db.pool import AsyncConn
 from posada.errors import NotAuthorized, NotFound
 from posada.guests.tokens import GuestClaims
@@ -118,38 +120,116 @@ async def record_answer(
     output_tokens: int | None = None,
     cost_usd: float | None = None,
     incomplete: bool = False,
+    cache_entry: CacheEntry | None = None,
+    cache_hit: int | None = None,
 ) -> int:
     """Store the assistant's answer with what produced it and what it cost; return its id.
 
-    The conversation may have been erased while it was being answered (a hotel removing a
-    guest's data): that is a NotFound, not a foreign-key error.
+    The same statement keeps the answer in the semantic cache (`cache_entry`) or counts
+    the reuse of a cached one (`cache_hit`). The conversation may have been erased while
+    it was being answered (a hotel removing a guest's data): that is a NotFound, not a
+    foreign-key error.
     """
     cur = await conn.execute(
-        """INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
-                                 input_tokens, output_tokens, cost_usd, sources, timings,
-                                 incomplete)
-           SELECT id, tenant_id, 'assistant', %s, %s, %s, %s, %s, %s, %s, %s, %s
-           FROM conversations WHERE id = %s AND tenant_id = %s
-           FOR KEY SHARE
-           RETURNING id""",
-        (
-            content,
-            layer,
-            model,
-            input_tokens,
-            output_tokens,
-            cost_usd,
-            Jsonb(sources),
-            Jsonb(timings),
-            incomplete,
-            conversation_id,
-            tenant_id,
-        ),
+        f"""WITH answer AS (
+               INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
+                                     input_tokens, output_tokens, cost_usd, sources, timings,
+                                     incomplete)
+               SELECT id, tenant_id, 'assistant', %(content)s, %(layer)s, %(model)s,
+                      %(input_tokens)s, %(output_tokens)s, %(cost)s, %(sources)s,
+                      %(timings)s, %(incomplete)s
+               FROM conversations WHERE id = %(conversation)s AND tenant_id = %(tenant)s
+               FOR KEY SHARE
+               RETURNING id),
+           cached AS ({semantic.INSERT}),
+           reused AS ({semantic.HIT})
+           SELECT (SELECT id FROM answer), (SELECT count(*) FROM cached),
+                  (SELECT count(*) FROM reused)""",  # noqa: S608 (constants only)
+        {
+            "content": content,
+            "layer": layer,
+            "model": model,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cost": cost_usd,
+            "sources": Jsonb(sources),
+            "timings": Jsonb(timings),
+            "incomplete": incomplete,
+            "conversation": conversation_id,
+            "tenant": tenant_id,
+            **semantic.entry_params(cache_entry, cache_hit),
+        },
     )
     row = await cur.fetchone()
-    if row is None:
+    if row is None or row[0] is None:
         raise NotFound("this conversation no longer exists; please start a new one")
     return int(row[0])
+
+
+async def record_exchange(
+    conn: AsyncConn,
+    *,
+    guest: GuestClaims,
+    conversation_id: int | None,
+    question: str,
+    answer: str,
+    layer: str,
+    sources: list[dict[str, Any]],
+    timings: dict[str, float],
+    model: str | None = None,
+) -> int:
+    """Store a question and its (cached) answer together; return the conversation's id.
+
+    An exact-cache hit's one round trip: the same checks as `record_guest_message` (the
+    stay still holds, the conversation is this guest's), then both messages, in order.
+    """
+    cur = await conn.execute(
+        """WITH guest AS (
+               SELECT id FROM reservations
+               WHERE id = %(reservation)s AND tenant_id = %(tenant)s AND unit_id = %(unit)s
+                 AND status <> 'cancelled'),
+           created AS (
+               INSERT INTO conversations (tenant_id, reservation_id)
+               SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
+               RETURNING id),
+           owned AS (
+               UPDATE conversations SET updated_at = now()
+               WHERE id = %(conversation)s AND tenant_id = %(tenant)s
+                 AND reservation_id = (SELECT id FROM guest)
+               RETURNING id),
+           target AS (SELECT id FROM created UNION ALL SELECT id FROM owned),
+           stored AS (
+               INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
+                                     sources, timings)
+               SELECT target.id, %(tenant)s, m.role, m.content, m.layer, %(model)s,
+                      m.sources, m.timings
+               FROM target, (VALUES
+                   (1, 'guest', %(question)s, NULL, NULL::jsonb, NULL::jsonb),
+                   (2, 'assistant', %(answer)s, %(layer)s, %(sources)s, %(timings)s)
+               ) AS m(n, role, content, layer, sources, timings)
+               ORDER BY m.n
+               RETURNING conversation_id)
+           SELECT EXISTS (SELECT 1 FROM guest), (SELECT max(conversation_id) FROM stored)""",
+        {
+            "tenant": guest.tenant_id,
+            "reservation": guest.reservation_id,
+            "unit": guest.unit_id,
+            "conversation": conversation_id,
+            "question": question,
+            "answer": answer,
+            "layer": layer,
+            "model": model,
+            "sources": Jsonb(sources),
+            "timings": Jsonb(timings),
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    if not row[0]:
+        raise NotAuthorized("this reservation is no longer valid; please log in again")
+    if row[1] is None:
+        raise NotFound("no such conversation")
+    return int(row[1])
 
 
 async def list_conversations(

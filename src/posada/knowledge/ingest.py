@@ -19,6 +19,7 @@ import numpy as np
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from posada.cache.versions import CHANNEL, notification
 from posada.db.pool import AsyncConn
 from posada.errors import InvalidInput
 from posada.knowledge.markdown import DocumentError, ParsedDocument, UnitInfo, parse_document
@@ -314,11 +315,23 @@ async def _refresh_idf(conn: AsyncConn) -> None:
 
 
 async def _bump_version(conn: AsyncConn, *, tenant_id: int | None) -> int | None:
-    """Bump this tenant's knowledge version, or every tenant's for tourism content."""
+    """Bump this tenant's knowledge version, or every tenant's for tourism content.
+
+    In the same transaction the older versions' cached answers are deleted and every posada
+    process is told (`pg_notify`, delivered at commit), so that no cache serves them again.
+    """
     cur = await conn.execute(
         """UPDATE tenants SET knowledge_version = knowledge_version + 1
-           WHERE %(t)s::bigint IS NULL OR id = %(t)s RETURNING knowledge_version""",
+           WHERE %(t)s::bigint IS NULL OR id = %(t)s RETURNING id, knowledge_version""",
         {"t": tenant_id},
     )
     rows = await cur.fetchall()
-    return int(rows[0][0]) if tenant_id is not None and rows else None
+    await conn.execute(
+        """DELETE FROM answer_cache a USING tenants t
+           WHERE t.id = a.tenant_id AND a.knowledge_version < t.knowledge_version
+             AND (%(t)s::bigint IS NULL OR a.tenant_id = %(t)s)""",
+        {"t": tenant_id},
+    )
+    changes = None if tenant_id is None else [(int(i), int(v)) for i, v in rows]
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notification(changes)))
+    return int(rows[0][1]) if tenant_id is not None and rows else None

@@ -14,7 +14,7 @@ vocabulary (weighed by rarity) it covers: the answer stage's relevance and FAQ s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +38,7 @@ class Visibility:
 class Hit:
     """A retrieved chunk or FAQ entry with every signal that ranked it."""
 
-    kind: Literal["chunk", "faq"]
+    kind: Literal["chunk", "faq", "cache", "version"]
     id: int
     chunk_id: int | None
     title: str
@@ -55,14 +55,22 @@ class Hit:
     text_rank: int | None
     coverage: float  # share of the question's words found in this row
     question_coverage: float  # FAQ only: share of the FAQ question's words in the guest's
+    extra: dict[str, Any] | None = None  # cached answers: layer, model, sources, version
 
 
 @dataclass(frozen=True)
 class Retrieved:
-    """Everything one lookup returned."""
+    """Everything one lookup returned.
+
+    `cached` are semantic-cache candidates (kind "cache": `question`, `text` the answer,
+    `chunk_id` the passage it was based on); `version` the tenant's knowledge version as
+    the lookup saw it (None when the lookup did not read it).
+    """
 
     chunks: list[Hit]
     faqs: list[Hit]
+    cached: list[Hit] = field(default_factory=list)
+    version: int | None = None
 
 
 # Tourism rows are exactly those without a tenant (a CHECK says so); `tenant_id IS NULL`
@@ -124,7 +132,7 @@ _ROWS = """SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.
                           WHERE w.lexeme = ANY(tsvector_to_array(c.tsv)))
                 / nullif((SELECT sum(w.idf) FROM words w WHERE w.lexeme = ANY(q.lexemes)), 0),
                 0))::float8,
-       0::float8
+       0::float8, NULL::jsonb
 FROM fused JOIN chunks c ON c.id = fused.id JOIN documents d ON d.id = c.document_id, q
 UNION ALL
 SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_id,
@@ -135,9 +143,31 @@ SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_
            / greatest(cardinality(q.lexemes), 1),
        (SELECT count(*) FROM unnest(tsvector_to_array(f.question_tsv)) l
         WHERE l = ANY(q.lexemes))::float8
-           / greatest(cardinality(tsvector_to_array(f.question_tsv)), 1)
+           / greatest(cardinality(tsvector_to_array(f.question_tsv)), 1),
+       NULL::jsonb
 FROM faq_candidates JOIN faq f ON f.id = faq_candidates.id
      JOIN documents d ON d.id = f.document_id, q"""
+
+# Semantic-cache candidates: this tenant's current version, this guest's scope, this
+# language, nearest first; and the tenant's knowledge version, which cached answers carry.
+_CACHED = """cached AS (
+    SELECT a.id FROM answer_cache a
+    WHERE %(cache)s AND a.tenant_id = %(tenant)s
+      AND a.knowledge_version = (SELECT knowledge_version FROM tenants WHERE id = %(tenant)s)
+      AND (a.unit_id IS NULL OR a.unit_id = %(unit)s) AND a.language = %(language)s
+    ORDER BY a.embedding <=> %(emb)s LIMIT 3
+)"""
+_CACHED_ROWS = """SELECT 'cache', a.id, a.evidence, '', '', a.tenant_id,
+       CASE WHEN a.unit_id IS NULL THEN 'hotel' ELSE 'unit' END, a.unit_id, a.question,
+       a.answer, a.question, a.hits::float8, 1 - (a.embedding <=> %(emb)s), NULL, NULL,
+       0::float8, 0::float8,
+       jsonb_build_object('layer', a.layer, 'model', a.model, 'sources', a.sources,
+                          'version', a.knowledge_version)
+FROM cached JOIN answer_cache a ON a.id = cached.id
+UNION ALL
+SELECT 'version', 0, NULL, '', '', %(tenant)s, '', NULL, '', '', NULL, 0, 0, NULL, NULL, 0, 0,
+       jsonb_build_object('version',
+                          (SELECT knowledge_version FROM tenants WHERE id = %(tenant)s))"""
 
 _SQL = f"""
 WITH {_Q},
@@ -163,8 +193,11 @@ faq_candidates AS (
     ({_FAQ_VEC})
     UNION
     ({_FAQ_FTS})
-)
+),
+{_CACHED}
 {_ROWS}
+UNION ALL
+{_CACHED_ROWS}
 """
 
 # The baseline's statements, one round trip each.
@@ -190,12 +223,15 @@ async def retrieve(
     faq_k: int = 3,
     weights: tuple[float, float] = (1.0, 1.0),
     sequential: bool = False,
+    cache: bool = False,
+    language: str = "en",
 ) -> Retrieved:
     """Top-k chunks and FAQ candidates this guest may see, in one statement.
 
     `weights` (vector, full-text) scale each side of the fusion; (1, 0) or (0, 1) measure
     one side alone. `sequential` runs the searches as separate statements, one after
-    another (the benchmark's baseline); the rows are the same.
+    another (the benchmark's baseline); the rows are the same. `cache` adds the nearest
+    cached answers in `language` (the same statement; never in the sequential baseline).
     """
     params: dict[str, Any] = {
         "tenant": visibility.tenant_id,
@@ -208,20 +244,25 @@ async def retrieve(
         "faq_k": faq_k,
         "w_vec": weights[0],
         "w_fts": weights[1],
+        "cache": cache,
+        "language": language,
     }
     if sequential:
         params.update(await _search_one_by_one(conn, params))
         cur = await conn.execute(_SEQUENTIAL_ROWS, params)
     else:
         cur = await conn.execute(_SQL, params)
-    chunks: list[Hit] = []
-    faqs: list[Hit] = []
+    rows: dict[str, list[Hit]] = {"chunk": [], "faq": [], "cache": [], "version": []}
     for row in await cur.fetchall():
         hit = Hit(*row)  # the SELECT lists the columns in field order
-        (chunks if hit.kind == "chunk" else faqs).append(hit)
-    chunks.sort(key=lambda h: (-h.score, h.id))
-    faqs.sort(key=lambda h: (-h.similarity, h.id))
-    return Retrieved(chunks=chunks, faqs=faqs)
+        rows[hit.kind].append(hit)
+    rows["chunk"].sort(key=lambda h: (-h.score, h.id))
+    rows["faq"].sort(key=lambda h: (-h.similarity, h.id))
+    rows["cache"].sort(key=lambda h: (-h.similarity, h.id))
+    version = None
+    if rows["version"] and rows["version"][0].extra is not None:
+        version = int(rows["version"][0].extra["version"])
+    return Retrieved(rows["chunk"], rows["faq"], rows["cache"], version)
 
 
 async def _search_one_by_one(conn: AsyncConn, params: dict[str, Any]) -> dict[str, Any]:

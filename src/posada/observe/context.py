@@ -43,6 +43,7 @@ class RequestStats:
     llm_calls: int = 0
     llm: list[LLMUse] = field(default_factory=list)
     cache: list[tuple[str, str]] = field(default_factory=list)  # (layer, hit|miss)
+    redis_errors: int = 0
 
     @property
     def input_tokens(self) -> int:
@@ -150,6 +151,13 @@ def record_llm(*, model: str, input_tokens: int, output_tokens: int, cost_usd: f
     stats = _current.get()
     if stats is not None:
         stats.llm.append(LLMUse(model, input_tokens, output_tokens, cost_usd))
+
+
+def record_redis_error() -> None:
+    """Redis failed or timed out during this request (it went on without it)."""
+    stats = _current.get()
+    if stats is not None:
+        stats.redis_errors += 1
 
 
 def record_cache(layer: str, *, hit: bool) -> None:

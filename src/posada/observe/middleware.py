@@ -95,6 +95,7 @@ class ObserveMiddleware:
             tenant=stats.tenant,
             slow=duration > self.slow_ms,
             n_plus_one=bool(repeated),
+            cache=dict(stats.cache),
         )
         self.window.add(record)
         self.metrics.observe(record, stats)

@@ -80,6 +80,11 @@ class Metrics:
             ["layer", "outcome"],
             registry=r,
         )
+        self.redis_errors = Counter(
+            "posada_redis_errors",
+            "Redis operations that failed or timed out (posada went on without Redis).",
+            registry=r,
+        )
         self.slow = Counter(
             "posada_slow_requests", "Requests slower than the threshold.", ["route"], registry=r
         )
@@ -114,6 +119,8 @@ class Metrics:
             self.llm_cost.labels(tenant, use.model).inc(use.cost_usd)
         for layer, outcome in stats.cache:
             self.cache.labels(layer, outcome).inc()
+        if stats.redis_errors:
+            self.redis_errors.inc(stats.redis_errors)
         if record.slow:
             self.slow.labels(record.route).inc()
         if record.n_plus_one:

@@ -30,6 +30,7 @@ class RequestRecord:
     tenant: str | None = None
     slow: bool = False
     n_plus_one: bool = False
+    cache: dict[str, str] = field(default_factory=dict)  # layer -> hit | miss
 
     @property
     def key(self) -> str:
@@ -69,6 +70,15 @@ def summarize(records: Iterable[RequestRecord]) -> dict[str, Any]:
         for name, value in record.counters.items():
             totals[name] = totals.get(name, 0) + value
     out["totals"] = {k: round(v, 8) if k == "cost_usd" else v for k, v in totals.items()}
+    layers: dict[str, dict[str, int]] = {}
+    for record in records:
+        for layer, outcome in record.cache.items():
+            counts = layers.setdefault(layer, {"hit": 0, "miss": 0})
+            counts[outcome] = counts.get(outcome, 0) + 1
+    out["cache"] = {
+        layer: {**counts, "hit_rate": round(counts["hit"] / (counts["hit"] + counts["miss"]), 4)}
+        for layer, counts in sorted(layers.items())
+    }
     out["per_request"] = {k: round(v / n, 3) for k, v in totals.items()} if n else {}
     return out
 

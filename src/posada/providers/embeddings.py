@@ -79,11 +79,24 @@ class LocalEmbedder:
 
     provider = "local"
 
-    def __init__(self, *, model: str = "all-MiniLM-L6-v2", path: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str = "all-MiniLM-L6-v2",
+        path: str | None = None,
+        batch_wait_ms: float = 2.0,
+        batch_max: int = 64,
+    ) -> None:
+        from posada.providers.batching import MicroBatcher
+
         self.model = model
         self._path = path or local_model_path()
         # One thread: torch already uses every core for one batch; more threads only contend.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posada-embed")
+        # Questions asked at the same moment share one model call (dynamic micro-batching).
+        self.batcher = MicroBatcher(
+            self._encode, self._executor, max_wait_s=batch_wait_ms / 1000, max_texts=batch_max
+        )
         self.dimensions = 384
         self.on_usage: UsageHook | None = None
 
@@ -107,11 +120,14 @@ class LocalEmbedder:
         return [len(ids) for ids in encoded]
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
-        """Embed on the worker thread."""
+        """Embed on the worker thread, in one batch with what other requests ask meanwhile."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(self._executor, self._encode, list(texts))
+        if len(texts) >= self.batcher.max_texts:  # an ingest's batch: nothing to wait for
+            loop = asyncio.get_running_loop()
+            vectors = await loop.run_in_executor(self._executor, self._encode, list(texts))
+        else:
+            vectors = await self.batcher.embed(list(texts))
         if self.on_usage is not None:
             self.on_usage(EmbeddingCall(self.provider, self.model, texts, None, api=False))
         return vectors
@@ -165,7 +181,11 @@ def build_embedder(settings: Settings) -> Embedder:
             raise ConfigurationError(
                 "the local model gives 384 dimensions; set POSADA_EMBEDDING_DIM=384"
             )
-        return LocalEmbedder(model=settings.embedding_model)
+        return LocalEmbedder(
+            model=settings.embedding_model,
+            batch_wait_ms=settings.embed_batch_wait_ms,
+            batch_max=settings.embed_batch_max,
+        )
     assert settings.openai_api_key is not None  # checked by Settings
     model = settings.embedding_model
     if model == "all-MiniLM-L6-v2":

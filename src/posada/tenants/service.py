@@ -60,3 +60,16 @@ async def get_unit_id(conn: AsyncConn, *, tenant: Tenant, slug: str) -> int:
     if row is None:
         raise NotFound(f"unknown unit {slug!r} in {tenant.slug!r}")
     return int(row[0])
+
+
+async def list_public_units(conn: AsyncConn, *, tenant_id: int) -> list[dict[str, object]]:
+    """The tenant's units as anyone may see them (name, type, capacity), by name."""
+    cur = await conn.execute(
+        """SELECT slug, name, unit_type, capacity FROM units
+           WHERE tenant_id = %s ORDER BY name, slug""",
+        (tenant_id,),
+    )
+    return [
+        {"slug": slug, "name": name, "unit_type": unit_type, "capacity": capacity}
+        for slug, name, unit_type, capacity in await cur.fetchall()
+    ]

@@ -1,0 +1,130 @@
+"""Each tenant's knowledge version, known in every process without asking the database.
+
+Cache keys carry the tenant's knowledge version, so an ingest (which bumps it) makes the
+old entries unreachable. The versions are read once at start; then an ingest's
+`pg_notify('posada_knowledge', ...)`, sent when its transaction commits, reaches every
+posada process listening on its own connection, on this machine or another, within
+milliseconds. Listeners are told too (the in-process caches drop that tenant's entries).
+If the listening connection is lost, it reconnects and reads every version again, since
+notifications may have been missed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from posada.db.pool import AsyncConn
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "posada_knowledge"
+Listener = Callable[[int | None], None]  # a tenant's id, or None: every tenant
+
+
+def notification(changes: list[tuple[int, int]] | None) -> str:
+    """The payload of a change: "id:version,..." or "*" (every tenant, e.g. tourism)."""
+    if changes is None:
+        return "*"
+    return ",".join(f"{tenant}:{version}" for tenant, version in changes)
+
+
+class KnowledgeVersions:
+    """tenant id -> knowledge version, kept current by notifications."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConn], url: str) -> None:
+        self._pool = pool
+        self._url = url
+        self._versions: dict[int, int] = {}
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(tenant_id)` when a tenant's knowledge changes (None: every tenant)."""
+        self._listeners.append(listener)
+
+    async def get(self, tenant_id: int) -> int:
+        """The tenant's current version (a database read only the first time)."""
+        version = self._versions.get(tenant_id)
+        if version is None:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT knowledge_version FROM tenants WHERE id = %s", (tenant_id,)
+                )
+                row = await cur.fetchone()
+            version = int(row[0]) if row else 0
+            self._versions.setdefault(tenant_id, version)
+        return version
+
+    def known(self, tenant_id: int) -> int | None:
+        """The version if already known, without waiting."""
+        return self._versions.get(tenant_id)
+
+    async def start(self) -> None:
+        """Read every version and listen for changes (returns once listening)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="posada-knowledge-versions")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def _reload(self) -> None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT id, knowledge_version FROM tenants")
+            self._versions = {int(i): int(v) for i, v in await cur.fetchall()}
+        self._tell(None)
+
+    def _apply(self, payload: str) -> bool:
+        if payload.strip() == "*":
+            return False  # every tenant: read them all again
+        for part in payload.split(","):
+            tenant, _, version = part.partition(":")
+            try:
+                tenant_id, number = int(tenant), int(version)
+            except ValueError:
+                log.warning("ignoring a malformed knowledge notification: %r", payload[:200])
+                continue
+            self._versions[tenant_id] = max(number, self._versions.get(tenant_id, 0))
+            self._tell(tenant_id)
+        return True
+
+    def _tell(self, tenant_id: int | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(tenant_id)
+            except Exception:
+                log.exception("a knowledge-version listener failed")
+
+    async def _listen(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await self._reload()  # after LISTEN: nothing slips between the two
+                    self._ready.set()
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        if not self._apply(note.payload):
+                            await self._reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("knowledge-version listener lost (%s); reconnecting", exc)
+                self._ready.set()  # callers read the database meanwhile (`get`)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,32 @@
+"""`posada cache ...`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from posada.cache.warm import WarmReport, warm_embeddings
+from posada.cli._common import run_with_runtime
+from posada.runtime import Runtime
+
+app = typer.Typer(help="Caches.", no_args_is_help=True)
+
+
+@app.command("warm")
+def warm(
+    days: Annotated[int, typer.Option(min=1, max=365, help="questions of the last N days")] = 7,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="the N most asked")] = 200,
+) -> None:
+    """Embed the most asked questions of the last days into the embedding cache (Redis)."""
+
+    async def work(runtime: Runtime) -> WarmReport:
+        if not runtime.settings.embedding_cache:
+            raise typer.BadParameter("the embedding cache is off (POSADA_EMBEDDING_CACHE)")
+        return await warm_embeddings(runtime, days=days, limit=limit)
+
+    report = run_with_runtime(work)
+    typer.echo(
+        f"warmed {report.questions} questions: {report.computed} embedded now, "
+        f"{report.questions - report.computed} already cached"
+    )
