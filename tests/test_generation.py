@@ -62,6 +62,30 @@ async def test_the_first_healthy_model_answers(failing: str, healthy: str) -> No
     assert not events[-1].incomplete
 
 
+@pytest.fixture(scope="module")
+def dropping() -> Iterator[str]:
+    """A fake upstream whose streamed answers break off after three tokens."""
+    yield from serve_fake_llm(
+        "--ttft-ms", "0", "--tokens-per-s", "1000", "--fail-after-tokens", "3"
+    )
+
+
+async def test_a_model_failing_mid_answer_ends_it_incomplete_without_a_second_answer(
+    dropping: str, healthy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = await _run([_model(dropping, "flaky"), _model(healthy, "good")])
+    assert [type(e) for e in events] == [Answering, Delta, Delta, Delta, Generated]
+    assert isinstance(events[0], Answering)
+    assert events[0].model.model == "flaky"
+    final = events[-1]
+    assert isinstance(final, Generated)
+    assert final.model.model == "flaky"
+    # Part of an answer was shown: starting another would contradict it; it stops there.
+    assert final.incomplete
+    assert final.usage.estimated
+    assert any("flaky" in r.getMessage() and "connection" in r.getMessage() for r in caplog.records)
+
+
 async def test_all_failing_models_end_in_exhausted(failing: str) -> None:
     unreachable = f"http://127.0.0.1:{free_port()}/v1"
     events = await _run([_model(failing, "broken"), _model(unreachable, "gone")])

@@ -39,6 +39,7 @@ class Pace:
     embed_ms: float = 80.0
     error_rate: float = 0.0
     seed: int = 7
+    fail_after_tokens: int | None = None  # drop a streamed answer's connection after N tokens
 
 
 def compose_answer(messages: list[dict[str, Any]], *, limit_words: int = 60) -> str:
@@ -171,6 +172,9 @@ async def _stream(
     }
     await asyncio.sleep(pace.ttft_ms / 1000)
     for index, token in enumerate(tokens):
+        if pace.fail_after_tokens is not None and index >= pace.fail_after_tokens:
+            # Mid-answer, the upstream goes away: the connection drops, no end of stream.
+            raise ConnectionAbortedError("simulated upstream failure mid-answer")
         if index:
             await asyncio.sleep(1 / pace.tokens_per_s)
         yield event({**base, "choices": [{"index": 0, "delta": {"content": token}}]})

@@ -18,6 +18,9 @@ def fake_llm(
     embed_ms: Annotated[float, typer.Option(min=0, help="latency of /v1/embeddings")] = 80.0,
     error_rate: Annotated[float, typer.Option(min=0, max=1, help="share of 500s")] = 0.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated failures")] = 7,
+    fail_after_tokens: Annotated[
+        int | None, typer.Option(min=0, help="drop streamed answers after N tokens")
+    ] = None,
 ) -> None:
     """Serve a simulated OpenAI-compatible LLM and embedding API for tests and benchmarks."""
     embedder = LocalEmbedder()
@@ -28,6 +31,7 @@ def fake_llm(
         embed_ms=embed_ms,
         error_rate=error_rate,
         seed=seed,
+        fail_after_tokens=fail_after_tokens,
     )
     uvicorn.run(
         create_fake_llm_app(pace, embedder), host="127.0.0.1", port=port, log_level="warning"
