@@ -60,7 +60,11 @@ async def drive(
     started = time.monotonic()
     deadline = started + duration_s
     used = 0
-    limits = httpx.Limits(max_connections=guests + 10, max_keepalive_connections=guests + 10)
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive ends, so that a
+    # request never goes out on a connection the server is closing at that moment.
+    limits = httpx.Limits(
+        max_connections=guests + 10, max_keepalive_connections=guests + 10, keepalive_expiry=2
+    )
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits) as http:
 
         async def guest() -> None:

@@ -54,6 +54,7 @@ class BenchOptions:
     # measured run, as fast as they go, to the profiles that have caches: a hotel's caches
     # are warm all day, not empty at every question.
     warm_sessions: int = 0
+    workers: int = 1  # uvicorn worker processes of each profile's server
     mix: Mix = field(default_factory=Mix)
     data_dir: Path | None = None  # default ./.posada/bench, reused (and reset) by every run
 
@@ -130,7 +131,8 @@ async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any
         ) as upstream:
             for profile in options.profiles:
                 env = server_env(profile, runtime=runtime, llm=upstream.url, secret=secret)
-                with posada_server(env=env, log=folder / f"posada-{profile}.log") as server:
+                log = folder / f"posada-{profile}.log"
+                with posada_server(env=env, log=log, workers=options.workers) as server:
                     say(f"{profile}: {options.guests} guests for {options.duration_s:.0f} s ...")
                     warm = yesterday if profile == "optimized" else []
                     if warm:

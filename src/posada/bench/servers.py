@@ -35,14 +35,27 @@ class Running:
     log: Path
 
     def peak_memory_mb(self) -> float | None:
-        """The process's peak resident memory (VmHWM), if this system tells."""
+        """Peak resident memory (VmHWM) of the process and its children (uvicorn's workers),
+        if this system tells."""
+        total = 0
+        for pid in [self.pid, *_children(self.pid)]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return round(total / 1024, 1) if total else None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
+            found += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
-            return None
-        return None
+            continue
+    return found
 
 
 def free_port() -> int:
@@ -102,9 +115,10 @@ def fake_llm(
 
 
 @contextmanager
-def posada_server(*, env: dict[str, str], log: Path) -> Iterator[Running]:
+def posada_server(*, env: dict[str, str], log: Path, workers: int = 1) -> Iterator[Running]:
     """`posada serve` with this environment; yields its base URL once ready."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with run_server(["serve", "--port", str(port)], env=env, ready=f"{url}/readyz", log=log) as p:
+    args = ["serve", "--port", str(port), "--workers", str(workers)]
+    with run_server(args, env=env, ready=f"{url}/readyz", log=log) as p:
         yield Running(url, p.pid, log)

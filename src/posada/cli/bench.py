@@ -48,6 +48,7 @@ def bench(
     tokens_per_s: Annotated[float, typer.Option(min=1, help="LLM output pace")] = 60.0,
     embed_ms: Annotated[float, typer.Option(min=0, help="embedding API latency")] = 80.0,
     think_scale: Annotated[float, typer.Option(min=0, help="multiplies think times")] = 1.0,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="server worker processes")] = 1,
     warm_sessions: Annotated[
         int, typer.Option(min=0, help="sessions of earlier traffic to warm the caches with")
     ] = 0,
@@ -71,6 +72,7 @@ def bench(
         embed_ms=embed_ms,
         think_scale=think_scale,
         warm_sessions=warm_sessions,
+        workers=workers,
         data_dir=data_dir,
     )
     try:

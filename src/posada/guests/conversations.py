@@ -181,7 +181,8 @@ async def record_exchange(
     """Store a question and its (cached) answer together; return the conversation's id.
 
     An exact-cache hit's one round trip: the same checks as `record_guest_message` (the
-    stay still holds, the conversation is this guest's), then both messages, in order.
+    stay still holds, the conversation is this guest's), then both messages, in order,
+    committed without waiting for the disk.
     """
     cur = await conn.execute(
         """WITH guest AS (
@@ -209,7 +210,10 @@ async def record_exchange(
                ) AS m(n, role, content, layer, sources, timings)
                ORDER BY m.n
                RETURNING conversation_id)
-           SELECT EXISTS (SELECT 1 FROM guest), (SELECT max(conversation_id) FROM stored)""",
+           SELECT EXISTS (SELECT 1 FROM guest), (SELECT max(conversation_id) FROM stored),
+                  -- Both messages can be given again from the cache: the commit need not
+                  -- wait for the disk (a crash may lose the last few hundred ms of them).
+                  set_config('synchronous_commit', 'off', true)""",
         {
             "tenant": guest.tenant_id,
             "reservation": guest.reservation_id,

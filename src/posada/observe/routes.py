@@ -19,7 +19,7 @@ router = APIRouter(tags=["performance"])
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def require_staff(request: Request, settings: SettingsDep) -> None:
+async def require_staff(request: Request, settings: SettingsDep) -> None:
     """The admin Bearer token when one is set; otherwise a loopback client."""
     if settings.admin_token is not None:
         expected = settings.admin_token.get_secret_value()
