@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_a_slowed_build_fails_the_budget(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
-    env = {**os.environ, "POSADA_STAGE_DELAY_MS": '{"generate": 4000}'}
+    # Every answered question stores something, cache hit or not: the delay reaches all.
+    env = {**os.environ, "POSADA_STAGE_DELAY_MS": '{"store": 3000}'}
     bench = subprocess.run(
         [
             *(sys.executable, "-m", "posada", "bench", "--profile", "both", "--guests", "3"),
@@ -41,7 +42,7 @@ def test_a_slowed_build_fails_the_budget(tmp_path: Path) -> None:
     assert baseline["llm_calls_per_question"] >= 2
     assert optimized["embeddings_per_question"] <= 1
     # The delay shows where the budget looks: the optimized profile is now the slower one.
-    assert optimized["p50_ms"] > 4000
+    assert optimized["p50_ms"] > 3000
     assert figures["ratios"]["p50_ms"] > 1
 
     check = subprocess.run(

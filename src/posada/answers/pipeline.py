@@ -359,6 +359,7 @@ async def _serve_exact(
                     sources=cached.sources,
                     timings=dict(timer.timings),
                 )
+            await _pause(runtime.settings, "store")
     yield Meta(answer.conversation_id, "exact", None)
     yield Delta(cached.text)
     answer.timings = timer.finish()

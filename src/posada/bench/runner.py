@@ -160,7 +160,7 @@ async def _measure(
         await drive(
             base_url=server.url,
             sessions=warm,
-            guests=options.guests * 3,
+            guests=max(options.guests, 50),  # a replay: as many at once as the server takes
             duration_s=3600,
             think_scale=0,
         )
