@@ -17,7 +17,15 @@ from posada.runtime import Runtime
 
 @pytest.fixture(scope="module")
 async def quality_runtime(settings: Settings, runtime: Runtime) -> AsyncIterator[Runtime]:
-    own = settings.model_copy(update={"database_name": "posada_quality"})
+    # The caches on, as served: a wrong reuse of a cached answer would fail the targets.
+    own = settings.model_copy(
+        update={
+            "database_name": "posada_quality",
+            "embedding_cache": True,
+            "answer_cache": True,
+            "semantic_cache": True,
+        }
+    )
     opened = await Runtime.open(own, embedder=runtime.embedder)
     try:
         yield opened
