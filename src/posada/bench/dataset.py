@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from posada.bench.hotels import Hotel, Stay, generate_hotel
 from posada.bench.workload import demo_stays
+from posada.config import Settings
 from posada.demo import load_demo
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
@@ -45,3 +51,28 @@ async def forget_activity(runtime: Runtime) -> None:
     alike, with cold caches (a run's Redis keys have their own prefix)."""
     async with runtime.pool.connection() as conn:
         await conn.execute("TRUNCATE conversations, messages, embedding_usage, answer_cache")
+
+
+@asynccontextmanager
+async def bench_database(
+    folder: Path, *, hotels: int, seed: int, say: Callable[[str], None]
+) -> AsyncIterator[tuple[Runtime, list[Stay], list[Hotel]]]:
+    """A run's own embedded database under `folder`, with the demo and `hotels` generated
+    hotels loaded and earlier runs' activity forgotten; open while the block runs."""
+    today = date.today()
+    settings = Settings(
+        _env_file=None,
+        data_dir=folder / "data",
+        database_url=None,
+        jwt_secret=SecretStr(secrets.token_urlsafe(48)),
+        log_level="warning",
+    )
+    say(f"preparing the hotels in {folder} ...")
+    runtime = await Runtime.open(settings)
+    try:
+        planned = plan_hotels(count=hotels, seed=seed, today=today)
+        stays = await load_hotels(runtime, hotels=planned, folder=folder / "hotels", today=today)
+        await forget_activity(runtime)
+        yield runtime, stays, planned
+    finally:
+        await runtime.close()

@@ -26,17 +26,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
-
-from posada.bench.dataset import load_hotels, plan_hotels
+from posada.bench.dataset import bench_database
 from posada.bench.hotels import Stay
 from posada.bench.report import percentile
 from posada.bench.runner import _warm_up, server_env
 from posada.bench.servers import fake_llm, posada_server
 from posada.bench.workload import build_sessions, demo_stays, session_dict
-from posada.config import Settings
 from posada.errors import ConfigurationError, InvalidInput, PosadaError
-from posada.runtime import Runtime
 
 Say = Callable[[str], None]
 
@@ -147,19 +143,7 @@ async def _own_server(
     folder: Path, seed: int, hotels: int, say: Say
 ) -> AsyncIterator[tuple[str, list[Stay]]]:
     """A database with the hotels, fake-llm and an optimized `posada serve`: (URL, stays)."""
-    today = date.today()
-    settings = Settings(
-        _env_file=None,
-        data_dir=folder / "data",
-        database_url=None,
-        jwt_secret=SecretStr(secrets.token_urlsafe(48)),
-        log_level="warning",
-    )
-    say(f"preparing the hotels in {folder} ...")
-    runtime = await Runtime.open(settings)
-    try:
-        planned = plan_hotels(count=hotels, seed=seed, today=today)
-        stays = await load_hotels(runtime, hotels=planned, folder=folder / "hotels", today=today)
+    async with bench_database(folder, hotels=hotels, seed=seed, say=say) as (runtime, stays, _):
         with fake_llm(
             ttft_ms=TTFT_MS,
             tokens_per_s=TOKENS_PER_S,
@@ -171,8 +155,6 @@ async def _own_server(
             with posada_server(env=env, log=folder / "posada-optimized.log") as server:
                 await _warm_up(server, build_sessions(seed=seed, count=1, stays=stays))
                 yield server.url, stays
-    finally:
-        await runtime.close()
 
 
 async def _locust(

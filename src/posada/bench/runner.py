@@ -15,18 +15,15 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr
-
-from posada.bench.dataset import forget_activity, load_hotels, plan_hotels
+from posada.bench.dataset import bench_database
 from posada.bench.driver import drive
 from posada.bench.report import figures, ratios
 from posada.bench.servers import Running, fake_llm, posada_server
 from posada.bench.workload import Mix, build_sessions, describe
-from posada.config import Settings
 from posada.runtime import Runtime
 
 Profile = Literal["baseline", "optimized"]
@@ -92,20 +89,11 @@ def server_env(profile: Profile, *, runtime: Runtime, llm: str, secret: str) -> 
 async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any]:
     """Run the profiles on one workload; return the results (the `--json` document)."""
     folder = options.data_dir or Path(".posada/bench")
-    today = date.today()
-    settings = Settings(
-        _env_file=None,
-        data_dir=folder / "data",
-        database_url=None,
-        jwt_secret=SecretStr(secrets.token_urlsafe(48)),
-        log_level="warning",
-    )
-    say(f"preparing the hotels in {folder} ...")
-    runtime = await Runtime.open(settings)
-    try:
-        hotels = plan_hotels(count=options.hotels, seed=options.seed, today=today)
-        stays = await load_hotels(runtime, hotels=hotels, folder=folder / "hotels", today=today)
-        await forget_activity(runtime)
+    async with bench_database(folder, hotels=options.hotels, seed=options.seed, say=say) as (
+        runtime,
+        stays,
+        hotels,
+    ):
         sessions = build_sessions(
             seed=options.seed, count=options.guests * 200 + 100, stays=stays, mix=options.mix
         )
@@ -148,8 +136,6 @@ async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any
                 results["profiles"]["optimized"], results["profiles"]["baseline"]
             )
         return results
-    finally:
-        await runtime.close()
 
 
 async def _measure(

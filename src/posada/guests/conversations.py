@@ -15,6 +15,22 @@ from posada.errors import NotAuthorized, NotFound
 from posada.guests.tokens import GuestClaims
 from posada.providers.llm import ChatMessage
 
+# The guest's stay still holds (not cancelled, same unit: a token outlives an import that
+# moves or cancels a stay), and the conversation is created or is this guest's.
+_STAY_AND_CONVERSATION = """guest AS (
+    SELECT id FROM reservations
+    WHERE id = %(reservation)s AND tenant_id = %(tenant)s AND unit_id = %(unit)s
+      AND status <> 'cancelled'),
+created AS (
+    INSERT INTO conversations (tenant_id, reservation_id)
+    SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
+    RETURNING id),
+owned AS (
+    UPDATE conversations SET updated_at = now()
+    WHERE id = %(conversation)s AND tenant_id = %(tenant)s
+      AND reservation_id = (SELECT id FROM guest)
+    RETURNING id)"""
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -40,19 +56,7 @@ async def record_guest_message(
     is this guest's, stores the message, and reads the turns before it.
     """
     cur = await conn.execute(
-        """WITH guest AS (
-               SELECT id FROM reservations
-               WHERE id = %(reservation)s AND tenant_id = %(tenant)s AND unit_id = %(unit)s
-                 AND status <> 'cancelled'),
-           created AS (
-               INSERT INTO conversations (tenant_id, reservation_id)
-               SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
-               RETURNING id),
-           owned AS (
-               UPDATE conversations SET updated_at = now()
-               WHERE id = %(conversation)s AND tenant_id = %(tenant)s
-                 AND reservation_id = (SELECT id FROM guest)
-               RETURNING id),
+        f"""WITH {_STAY_AND_CONVERSATION},
            stored AS (
                INSERT INTO messages (conversation_id, tenant_id, role, content)
                SELECT id, %(tenant)s, 'guest', %(content)s
@@ -64,7 +68,7 @@ async def record_guest_message(
                    FROM (SELECT m.id, m.role, m.content FROM messages m
                          WHERE m.conversation_id = (SELECT id FROM owned)
                            AND m.tenant_id = %(tenant)s
-                         ORDER BY m.id DESC LIMIT %(turns)s) recent)""",
+                         ORDER BY m.id DESC LIMIT %(turns)s) recent)""",  # noqa: S608 (constants only)
         {
             "tenant": guest.tenant_id,
             "reservation": guest.reservation_id,
@@ -185,19 +189,7 @@ async def record_exchange(
     committed without waiting for the disk.
     """
     cur = await conn.execute(
-        """WITH guest AS (
-               SELECT id FROM reservations
-               WHERE id = %(reservation)s AND tenant_id = %(tenant)s AND unit_id = %(unit)s
-                 AND status <> 'cancelled'),
-           created AS (
-               INSERT INTO conversations (tenant_id, reservation_id)
-               SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
-               RETURNING id),
-           owned AS (
-               UPDATE conversations SET updated_at = now()
-               WHERE id = %(conversation)s AND tenant_id = %(tenant)s
-                 AND reservation_id = (SELECT id FROM guest)
-               RETURNING id),
+        f"""WITH {_STAY_AND_CONVERSATION},
            target AS (SELECT id FROM created UNION ALL SELECT id FROM owned),
            stored AS (
                INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
@@ -213,7 +205,7 @@ async def record_exchange(
            SELECT EXISTS (SELECT 1 FROM guest), (SELECT max(conversation_id) FROM stored),
                   -- Both messages can be given again from the cache: the commit need not
                   -- wait for the disk (a crash may lose the last few hundred ms of them).
-                  set_config('synchronous_commit', 'off', true)""",
+                  set_config('synchronous_commit', 'off', true)""",  # noqa: S608 (constants only)
         {
             "tenant": guest.tenant_id,
             "reservation": guest.reservation_id,
