@@ -33,7 +33,7 @@ test: lint typecheck pytest bench-ci
 
 # The short benchmark CI runs: both profiles on one workload, then the budget check.
 bench-ci: install
-	$(BIN)/posada bench --profile both --guests 6 --duration 30 --warm-sessions 300 --json .posada/bench-ci.json
+	$(BIN)/posada bench --profile both --guests 6 --duration 25 --warm-sessions 300 --json .posada/bench-ci.json
 	$(BIN)/posada budget check .posada/bench-ci.json
 
 bench: install

@@ -22,8 +22,8 @@ def test_a_slowed_build_fails_the_budget(tmp_path: Path) -> None:
     env = {**os.environ, "POSADA_STAGE_DELAY_MS": '{"store": 3000}'}
     bench = subprocess.run(
         [
-            *(sys.executable, "-m", "posada", "bench", "--profile", "both", "--guests", "3"),
-            *("--duration", "10", "--hotels", "0", "--data-dir", str(tmp_path / "run")),
+            *(sys.executable, "-m", "posada", "bench", "--profile", "both", "--guests", "2"),
+            *("--duration", "6", "--hotels", "0", "--data-dir", str(tmp_path / "run")),
             *("--json", str(results)),
         ],
         env=env,
