@@ -40,7 +40,7 @@ from posada.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.runtime import Runtime
-from posada.tenants.service import get_tenant
+from posada.tenants.service import get_tenant, get_unit_id
 
 THRESHOLDS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90)
 
@@ -61,12 +61,8 @@ async def ask_all(runtime: Runtime, *, unit: str = "caracola") -> tuple[list[Ask
     """Embed and search every labelled question as a guest of the demo's `unit`."""
     async with runtime.pool.connection() as conn:
         tenant = await get_tenant(conn, slug=DEMO_SLUG)
-        cur = await conn.execute(
-            "SELECT id FROM units WHERE tenant_id = %s AND slug = %s", (tenant.id, unit)
-        )
-        row = await cur.fetchone()
-    assert row is not None, f"the demo has no unit {unit}"
-    visibility = Visibility(tenant_id=tenant.id, unit_id=int(row[0]))
+        unit_id = await get_unit_id(conn, tenant=tenant, slug=unit)
+    visibility = Visibility(tenant_id=tenant.id, unit_id=unit_id)
     questions = [
         (text, group.id, language)
         for group in load_groups()
@@ -87,7 +83,7 @@ async def ask_all(runtime: Runtime, *, unit: str = "caracola") -> tuple[list[Ask
                 candidates=runtime.settings.retrieval_candidates,
                 weights=fusion_weights(text, runtime.settings),
             )
-            best = found.chunks[0].id if found.chunks else None
+            best = found.best_passage
             negatives = frozenset(groups[group].negatives)
             asked.append(Asked(text, group, language, negatives, signature(text), best))
     return asked, np.asarray(vectors)

@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from posada.app import create_app
+from posada.bench.servers import free_port, run_server
 from posada.cli import app as cli_app
 from posada.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
@@ -180,37 +181,19 @@ def write_docs(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _log_file(name: str) -> Path:
+    handle, path = tempfile.mkstemp(prefix=f"posada-test-{name}-", suffix=".log")
+    os.close(handle)
+    return Path(path)
 
 
 def serve_fake_llm(*flags: str) -> Iterator[str]:
     """Run `posada fake-llm` with these flags; yield its /v1 base URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "posada", "fake-llm", "--port", str(port), *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"fake-llm exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    root = f"http://127.0.0.1:{port}"
+    args = ["fake-llm", "--port", str(port), *flags]
+    with run_server(args, env=dict(os.environ), ready=f"{root}/stats", log=_log_file("llm")):
+        yield f"{root}/v1"
 
 
 def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = None) -> Iterator[str]:
@@ -227,31 +210,11 @@ def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = Non
         "POSADA_SEMANTIC_CACHE": "false",
         **(env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "posada", "serve", "--port", str(port), *flags],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("server never became ready")
+    args = ["serve", "--port", str(port), *flags]
+    # /readyz answers 503 until the database and the model are ready.
+    with run_server(args, env=environment, ready=f"{base}/readyz", log=_log_file("serve")):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")

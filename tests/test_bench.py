@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import run_cli
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -45,14 +47,7 @@ def test_a_slowed_build_fails_the_budget(tmp_path: Path) -> None:
     assert optimized["p50_ms"] > 3000
     assert figures["ratios"]["p50_ms"] > 1
 
-    check = subprocess.run(
-        [sys.executable, "-m", "posada", "budget", "check", str(results)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    check = run_cli(dict(os.environ), "budget", "check", str(results), cwd=REPO)
     assert check.returncode == 1, check.stdout
     assert "BREACH ratios p50_ms" in check.stdout
     assert "BREACH optimized p50_ms" in check.stdout

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from posada.bench.budget import Budget, Check, check_budget, load_budget, load_r
 from posada.config import Settings
 from posada.errors import InvalidInput
 from posada.observe.watch import load_budgets
+from tests.conftest import CliResult, run_cli
 
 REPO_BUDGET = Path(__file__).resolve().parent.parent / "performance-budget.json"
 
@@ -220,15 +220,8 @@ def test_unreadable_files_are_an_error(tmp_path: Path, text: str, error: str) ->
         load_results(path=tmp_path / "missing.json")
 
 
-def posada_budget_check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "posada", "budget", "check", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def posada_budget_check(*args: str, cwd: Path) -> CliResult:
+    return run_cli(dict(os.environ), "budget", "check", *args, cwd=cwd)
 
 
 def test_the_cli_exits_0_on_a_pass_1_on_a_breach_2_on_a_bad_file(tmp_path: Path) -> None:

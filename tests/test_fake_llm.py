@@ -21,12 +21,6 @@ def fake_llm() -> Iterator[str]:
     yield from serve_fake_llm("--ttft-ms", "150", "--tokens-per-s", "200", "--embed-ms", "20")
 
 
-@pytest.fixture
-def broken_llm(failing_llm: str) -> str:
-    """A fake upstream that always fails."""
-    return failing_llm
-
-
 def test_answer_is_built_from_the_context() -> None:
     messages = [
         {
@@ -75,8 +69,8 @@ async def test_embeddings_are_the_local_models_vectors(fake_llm: str, runtime: R
     assert np.allclose(np.linalg.norm(short, axis=1), 1.0, atol=1e-5)
 
 
-async def test_error_rate_gives_server_errors(broken_llm: str) -> None:
-    model = OpenAIChatModel(model="small", base_url=broken_llm)
+async def test_error_rate_gives_server_errors(failing_llm: str) -> None:
+    model = OpenAIChatModel(model="small", base_url=failing_llm)
     with pytest.raises(ProviderError) as caught:
         async for _ in model.stream([ChatMessage("user", "hola")], max_tokens=5, request_timeout=5):
             pass

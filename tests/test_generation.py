@@ -9,27 +9,16 @@ import pytest
 from pydantic import SecretStr
 
 from posada.answers.generation import Answering, Exhausted, Generated, GenerationEvent, generate
+from posada.bench.servers import free_port
 from posada.config import Settings
 from posada.providers.llm import ChatMessage, ChatModel, Delta, OpenAIChatModel
 from posada.providers.registry import build_chat_models, fallback_order
-from tests.conftest import free_port, serve_fake_llm
+from tests.conftest import serve_fake_llm
 
 PROMPT = [
     ChatMessage("system", "Context: the pool is open from 8:00 to 20:00."),
     ChatMessage("user", "When is the pool open?"),
 ]
-
-
-@pytest.fixture
-def healthy(quick_llm: str) -> str:
-    """A quick fake upstream."""
-    return quick_llm
-
-
-@pytest.fixture
-def failing(failing_llm: str) -> str:
-    """A fake upstream answering every request with a 500."""
-    return failing_llm
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +40,8 @@ def _model(base_url: str, name: str) -> ChatModel:
     return OpenAIChatModel(model=name, base_url=base_url)
 
 
-async def test_the_first_healthy_model_answers(failing: str, healthy: str) -> None:
-    events = await _run([_model(failing, "broken"), _model(healthy, "good")])
+async def test_the_first_healthy_model_answers(failing_llm: str, quick_llm: str) -> None:
+    events = await _run([_model(failing_llm, "broken"), _model(quick_llm, "good")])
     assert isinstance(events[0], Answering)
     assert events[0].model.model == "good"
     text = "".join(e.text for e in events if isinstance(e, Delta))
@@ -71,9 +60,9 @@ def dropping() -> Iterator[str]:
 
 
 async def test_a_model_failing_mid_answer_ends_it_incomplete_without_a_second_answer(
-    dropping: str, healthy: str, caplog: pytest.LogCaptureFixture
+    dropping: str, quick_llm: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    events = await _run([_model(dropping, "flaky"), _model(healthy, "good")])
+    events = await _run([_model(dropping, "flaky"), _model(quick_llm, "good")])
     assert [type(e) for e in events] == [Answering, Delta, Delta, Delta, Generated]
     assert isinstance(events[0], Answering)
     assert events[0].model.model == "flaky"
@@ -86,17 +75,17 @@ async def test_a_model_failing_mid_answer_ends_it_incomplete_without_a_second_an
     assert any("flaky" in r.getMessage() and "connection" in r.getMessage() for r in caplog.records)
 
 
-async def test_all_failing_models_end_in_exhausted(failing: str) -> None:
+async def test_all_failing_models_end_in_exhausted(failing_llm: str) -> None:
     unreachable = f"http://127.0.0.1:{free_port()}/v1"
-    events = await _run([_model(failing, "broken"), _model(unreachable, "gone")])
+    events = await _run([_model(failing_llm, "broken"), _model(unreachable, "gone")])
     assert len(events) == 1
     assert isinstance(events[0], Exhausted)
     assert events[0].failures == ["openai/broken: server", "openai/gone: connection"]
 
 
-async def test_the_time_cap_bounds_a_slow_model(slow: str, healthy: str) -> None:
+async def test_the_time_cap_bounds_a_slow_model(slow: str, quick_llm: str) -> None:
     started = time.perf_counter()
-    events = await _run([_model(slow, "slow"), _model(healthy, "good")], total=0.5)
+    events = await _run([_model(slow, "slow"), _model(quick_llm, "good")], total=0.5)
     assert isinstance(events[-1], Exhausted)
     assert events[-1].failures[0] == "openai/slow: time cap"
     assert time.perf_counter() - started < 4, "the guest is not kept waiting for the slow one"
@@ -127,13 +116,13 @@ def test_tiers_come_from_one_shared_endpoint_or_their_own() -> None:
     assert [m.model for m in fallback_order(models, "small")] == ["claude-x"]
 
 
-async def test_a_slow_reader_is_not_cut_off_by_the_time_cap(healthy: str) -> None:
+async def test_a_slow_reader_is_not_cut_off_by_the_time_cap(quick_llm: str) -> None:
     """The cap bounds waiting on models, not the time the caller spends on each event."""
     import asyncio
 
     events = []
     async for event in generate(
-        [_model(healthy, "good")], PROMPT, max_tokens=50, request_timeout=10, total_timeout=0.5
+        [_model(quick_llm, "good")], PROMPT, max_tokens=50, request_timeout=10, total_timeout=0.5
     ):
         events.append(event)
         await asyncio.sleep(0.1)  # a guest on a slow connection

@@ -112,16 +112,10 @@ async def test_login_makes_two_round_trips_and_listing_one(
 
 
 @pytest.fixture
-def fake_llm(quick_llm: str) -> str:
-    """A quick simulated upstream."""
-    return quick_llm
-
-
-@pytest.fixture
-async def llm_client(runtime: Runtime, fake_llm: str) -> AsyncIterator[httpx.AsyncClient]:
+async def llm_client(runtime: Runtime, quick_llm: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app answering through the simulated upstream."""
     settings = runtime.settings.model_copy(
-        update={"llm_base_url": fake_llm, "llm_api_key": SecretStr("test")}
+        update={"llm_base_url": quick_llm, "llm_api_key": SecretStr("test")}
     )
     with_llm = dataclasses.replace(runtime, chat_models=build_chat_models(settings))
     transport = httpx.ASGITransport(app=create_app(runtime=with_llm))

@@ -26,12 +26,6 @@ def _events(body: str) -> list[tuple[str, dict[str, object]]]:
     return out
 
 
-@pytest.fixture
-def fake_llm(quick_llm: str) -> str:
-    """A quick simulated upstream."""
-    return quick_llm
-
-
 def _with_llm(runtime: Runtime, base_url: str) -> Runtime:
     settings = runtime.settings.model_copy(
         update={"llm_base_url": base_url, "llm_api_key": SecretStr("test")}
@@ -46,9 +40,9 @@ async def _client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def llm_client(runtime: Runtime, fake_llm: str) -> AsyncIterator[httpx.AsyncClient]:
+async def llm_client(runtime: Runtime, quick_llm: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app answering through the simulated upstream."""
-    async for http in _client(_with_llm(runtime, fake_llm)):
+    async for http in _client(_with_llm(runtime, quick_llm)):
         yield http
 
 

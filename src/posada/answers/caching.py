@@ -100,5 +100,5 @@ def semantic_entry(
         layer=answer.origin,
         model=answer.model,
         sources=answer.sources,
-        evidence=retrieved.chunks[0].id if retrieved.chunks else None,
+        evidence=retrieved.best_passage,
     )

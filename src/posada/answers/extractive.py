@@ -77,8 +77,7 @@ def trim(text: str, limit: int = MAX_PASSAGE_CHARS) -> str:
 
 def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
     """Answer from the FAQ, else from the best passages, else say so."""
-    best = retrieved.chunks[0].id if retrieved.chunks else None
-    faq = pick_faq(retrieved.faqs, settings, question=question, best_passage=best)
+    faq = pick_faq(retrieved.faqs, settings, question=question, best_passage=retrieved.best_passage)
     if faq is not None:
         return Draft(faq.text, "faq", [faq])
     language = detect_language(question)

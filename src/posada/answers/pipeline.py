@@ -42,7 +42,6 @@ from posada.answers.routing import choose_tier, is_follow_up, retrieval_text
 from posada.cache.answers import CachedAnswer
 from posada.cache.semantic import CacheEntry, count_hit, pick_cached, store_entry
 from posada.config import Settings
-from posada.db.pool import AsyncConn
 from posada.guests.conversations import record_answer, record_exchange, record_guest_message
 from posada.guests.stepwise import record_answer_stepwise, record_guest_message_stepwise
 from posada.guests.tokens import GuestClaims
@@ -241,7 +240,7 @@ async def answer_events(
         reused = pick_cached(
             question=question,
             candidates=retrieved.cached,
-            best_passage=retrieved.chunks[0].id if retrieved.chunks else None,
+            best_passage=retrieved.best_passage,
             min_similarity=settings.semantic_min_similarity,
         )
         observe.record_cache("semantic", hit=reused is not None)
@@ -506,7 +505,7 @@ async def _store(
     assert answer.conversation_id is not None
     stepwise = runtime.settings.conversation_store == "stepwise"
     async with runtime.pool.connection() as conn:
-        return await (record_answer_stepwise if stepwise else _record_answer)(
+        stored = await (record_answer_stepwise if stepwise else record_answer)(
             conn,
             tenant_id=guest.tenant_id,
             conversation_id=answer.conversation_id,
@@ -522,10 +521,7 @@ async def _store(
             cache_entry=entry,
             cache_hit=hit,
         )
-
-
-async def _record_answer(conn: AsyncConn, **answer: Any) -> None:
-    await record_answer(conn, **answer)
+    return stored if stepwise else None  # record_answer's is the message's id, not a count
 
 
 async def _store_left(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeGuard
 
+from posada.bench.report import RATIO_FIGURES
 from posada.errors import InvalidInput
 
 LimitKind = Literal["max", "min"]
@@ -42,7 +43,7 @@ PROFILE_FIGURES = frozenset(
 LOADTEST_FIGURES = frozenset({"users", "requests", "failures", "p50_ms", "p95_ms", "p99_ms"})
 # Figures each section may limit: a typo would otherwise read as "not measured" on every run.
 SECTION_FIGURES = {
-    "ratios": PROFILE_FIGURES,
+    "ratios": frozenset(RATIO_FIGURES),  # the figures `posada bench` gives ratios of
     **dict.fromkeys(PROFILES, PROFILE_FIGURES),
     "loadtest": LOADTEST_FIGURES,
 }

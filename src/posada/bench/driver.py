@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from posada.bench.hotels import Stay
 from posada.bench.workload import Session, Turn
 
 
@@ -87,18 +88,7 @@ async def _visit(
     deadline: float,
     think_scale: float,
 ) -> None:
-    stay = session.stay
-    login = await _timed(
-        http,
-        "login",
-        "/api/guest/login",
-        {
-            "tenant": stay.tenant,
-            "check_in": stay.check_in.isoformat(),
-            "phone_last4": stay.phone_last4,
-        },
-        headers={},
-    )
+    login = await _timed(http, "login", "/api/guest/login", session.stay.login(), headers={})
     samples.append(login.sample)
     if not login.sample.ok:
         return
@@ -207,3 +197,12 @@ def _parse_event(block: str) -> tuple[str, dict[str, Any]]:
         return name, json.loads(data)
     except ValueError:
         return "error", {"detail": f"unreadable event data: {data[:100]}"}
+
+
+async def warm_up(base_url: str, stay: Stay) -> None:
+    """One login and one question no session asks: first-request costs stay out of figures."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
+        login = await http.post("/api/guest/login", json=stay.login())
+        login.raise_for_status()
+        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        await http.post("/api/guest/chat", json={"message": "warm-up: hello"}, headers=auth)

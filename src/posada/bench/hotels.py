@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from posada.knowledge.markdown import slugify
+
 NAMES = [
     "Posada Las Palmas", "Hostal Marea Alta", "Hotel Brisa del Caribe", "Casa Manatí",
     "Posada El Faro", "Hotel Arrecife", "Casa de la Bahía", "Hostal Caracolí",
@@ -38,6 +40,14 @@ class Stay:
     check_in: date
     phone_last4: str
 
+    def login(self) -> dict[str, str]:
+        """The body of `POST /api/guest/login` for this stay."""
+        return {
+            "tenant": self.tenant,
+            "check_in": self.check_in.isoformat(),
+            "phone_last4": self.phone_last4,
+        }
+
 
 @dataclass(frozen=True)
 class Hotel:
@@ -56,10 +66,6 @@ def _hour(rng: random.Random, low: int, high: int) -> str:
 
 def _price(rng: random.Random, low: int, high: int) -> str:
     return f"{rng.randint(low, high) * 1000:,}".replace(",", ".") + " COP"
-
-
-def _slug(text: str) -> str:
-    return text.lower().replace(" ", "-").translate(str.maketrans("áéíóúñ", "aeioun"))
 
 
 def _facts(rng: random.Random) -> dict[str, str]:
@@ -368,7 +374,7 @@ def generate_hotel(*, index: int, seed: int, today: date) -> Hotel:
     """The `index`-th generated hotel of the workload with this seed."""
     rng = random.Random(f"{seed}:{index}")
     name = NAMES[index % len(NAMES)]
-    slug = f"bench-{_slug(name)}"
+    slug = f"bench-{slugify(name)}"
     units = rng.sample(UNIT_NAMES, rng.randint(6, 10))
     facts = {"name": name, "units": str(len(units)), **_facts(rng)}
     files = {
@@ -380,7 +386,7 @@ def generate_hotel(*, index: int, seed: int, today: date) -> Hotel:
     rows = []
     stays: list[Stay] = []
     for number, unit in enumerate(units):
-        unit_slug = _slug(unit)
+        unit_slug = slugify(unit)
         kind = rng.choice(["room", "apartment", "suite"])
         files[f"units/{unit_slug}.md"] = UNIT.format(
             unit=unit,

@@ -27,12 +27,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from posada.bench.dataset import bench_database
+from posada.bench.driver import warm_up
 from posada.bench.hotels import Stay
 from posada.bench.report import percentile
-from posada.bench.runner import _warm_up, server_env
+from posada.bench.runner import server_env
 from posada.bench.servers import fake_llm, posada_server
 from posada.bench.workload import build_sessions, demo_stays, session_dict
 from posada.errors import ConfigurationError, InvalidInput, PosadaError
+from posada.fake_llm import Pace
 
 Say = Callable[[str], None]
 
@@ -42,9 +44,7 @@ GUESTS_ENV = "POSADA_LOADTEST_GUESTS"
 RAW_ENV = "POSADA_LOADTEST_RAW"
 LOCUSTFILE = "locustfile.py"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-TTFT_MS = 400.0
-TOKENS_PER_S = 60.0
-EMBED_MS = 80.0
+PACE = Pace()  # the simulated LLM's realistic defaults, as `posada bench` uses them
 # Users finish the request they are in when time is up, for at most this long: cutting
 # them off would drop the slowest requests from the figures.
 STOP_TIMEOUT_S = 30
@@ -145,15 +145,15 @@ async def _own_server(
     """A database with the hotels, fake-llm and an optimized `posada serve`: (URL, stays)."""
     async with bench_database(folder, hotels=hotels, seed=seed, say=say) as (runtime, stays, _):
         with fake_llm(
-            ttft_ms=TTFT_MS,
-            tokens_per_s=TOKENS_PER_S,
-            embed_ms=EMBED_MS,
+            ttft_ms=PACE.ttft_ms,
+            tokens_per_s=PACE.tokens_per_s,
+            embed_ms=PACE.embed_ms,
             log=folder / "fake-llm.log",
         ) as upstream:
             secret = secrets.token_urlsafe(48)
             env = server_env("optimized", runtime=runtime, llm=upstream.url, secret=secret)
             with posada_server(env=env, log=folder / "posada-optimized.log") as server:
-                await _warm_up(server, build_sessions(seed=seed, count=1, stays=stays))
+                await warm_up(server.url, stays[0])
                 yield server.url, stays
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from posada.bench.driver import Drive
+from posada.observe import window
 
 CACHE_LAYERS = ("exact", "semantic")
 
@@ -22,11 +22,7 @@ RATIO_FIGURES = (
 
 def percentile(values: list[float], pct: float) -> float | None:
     """The nearest-rank percentile of raw values (no buckets); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return round(ordered[rank - 1], 3)
+    return round(window.percentile(sorted(values), pct), 3) if values else None
 
 
 def _mean(values: list[float]) -> float | None:

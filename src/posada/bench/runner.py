@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from posada.bench.dataset import bench_database
-from posada.bench.driver import drive
+from posada.bench.driver import drive, warm_up
 from posada.bench.report import figures, ratios
 from posada.bench.servers import Running, fake_llm, posada_server
 from posada.bench.workload import Mix, build_sessions, describe
+from posada.fake_llm import Pace
 from posada.runtime import Runtime
 
 Profile = Literal["baseline", "optimized"]
+PACE = Pace()  # the simulated LLM's realistic defaults
 Say = Callable[[str], None]
 
 # What the caller may not set for a server the run starts: where it lives and what it
@@ -43,9 +45,9 @@ class BenchOptions:
     duration_s: float = 60.0
     seed: int = 42
     hotels: int = 2  # generated, besides the demo
-    ttft_ms: float = 400.0
-    tokens_per_s: float = 60.0
-    embed_ms: float = 80.0  # a hosted embedding API's latency
+    ttft_ms: float = PACE.ttft_ms
+    tokens_per_s: float = PACE.tokens_per_s
+    embed_ms: float = PACE.embed_ms  # a hosted embedding API's latency
     think_scale: float = 1.0
     # Sessions of "yesterday's" traffic (another seed, the same mix) played before the
     # measured run, as fast as they go, to the profiles that have caches: a hotel's caches
@@ -141,7 +143,7 @@ async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any
 async def _measure(
     server: Running, sessions: list[Any], options: BenchOptions, *, warm: list[Any]
 ) -> dict[str, Any]:
-    await _warm_up(server, sessions)
+    await warm_up(server.url, sessions[0].stay)
     if warm:
         await drive(
             base_url=server.url,
@@ -158,22 +160,3 @@ async def _measure(
         think_scale=options.think_scale,
     )
     return figures(run, peak_memory_mb=server.peak_memory_mb())
-
-
-async def _warm_up(server: Running, sessions: list[Any]) -> None:
-    """One login and one question no session asks: first-request costs stay out of the figures."""
-    import httpx
-
-    stay = sessions[0].stay
-    async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
-        login = await http.post(
-            "/api/guest/login",
-            json={
-                "tenant": stay.tenant,
-                "check_in": stay.check_in.isoformat(),
-                "phone_last4": stay.phone_last4,
-            },
-        )
-        login.raise_for_status()
-        auth = {"Authorization": f"Bearer {login.json()['token']}"}
-        await http.post("/api/guest/chat", json={"message": "warm-up: hello"}, headers=auth)

@@ -32,7 +32,6 @@ class Running:
 
     url: str
     pid: int
-    log: Path
 
     def peak_memory_mb(self) -> float | None:
         """Peak resident memory (VmHWM) of the process and its children (uvicorn's workers),
@@ -102,16 +101,15 @@ def run_server(
 
 @contextmanager
 def fake_llm(
-    *, ttft_ms: float, tokens_per_s: float, embed_ms: float, log: Path, error_rate: float = 0.0
+    *, ttft_ms: float, tokens_per_s: float, embed_ms: float, log: Path
 ) -> Iterator[Running]:
     """The simulated upstream; yields its `/v1` base URL."""
     port = free_port()
     args = ["fake-llm", "--port", str(port), "--ttft-ms", str(ttft_ms)]
     args += ["--tokens-per-s", str(tokens_per_s), "--embed-ms", str(embed_ms)]
-    args += ["--error-rate", str(error_rate)]
     root = f"http://127.0.0.1:{port}"
     with run_server(args, env=dict(os.environ), ready=f"{root}/stats", log=log) as process:
-        yield Running(f"{root}/v1", process.pid, log)
+        yield Running(f"{root}/v1", process.pid)
 
 
 @contextmanager
@@ -121,4 +119,4 @@ def posada_server(*, env: dict[str, str], log: Path, workers: int = 1) -> Iterat
     url = f"http://127.0.0.1:{port}"
     args = ["serve", "--port", str(port), "--workers", str(workers)]
     with run_server(args, env=env, ready=f"{url}/readyz", log=log) as p:
-        yield Running(url, p.pid, log)
+        yield Running(url, p.pid)

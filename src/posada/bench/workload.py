@@ -25,6 +25,7 @@ import yaml
 
 from posada.bench.hotels import Stay
 from posada.demo import DEMO_SLUG, demo_path, render_reservations
+from posada.knowledge.markdown import slugify
 
 Language = Literal["es", "en"]
 
@@ -101,7 +102,7 @@ def demo_stays(*, today: date) -> list[Stay]:
             date.fromisoformat(row["check_out"]),
         )
         if row["status"] != "cancelled" and check_in <= today < check_out:
-            unit = row["unit"].lower().replace(" ", "-")
+            unit = slugify(row["unit"])
             stays.append(Stay(DEMO_SLUG, unit, check_in, row["phone_last4"]))
     return stays
 

@@ -54,8 +54,15 @@ class CachingEmbedder:
 
     async def embed_batch(self, texts: Sequence[str]) -> Vectors:
         """Vectors from the LRU, then Redis (one round trip), then the model for the rest."""
+        return (await self._embed(texts))[0]
+
+    async def warm(self, texts: Sequence[str]) -> int:
+        """Bring these texts' vectors into the caches; how many had to be computed."""
+        return (await self._embed(texts))[1]
+
+    async def _embed(self, texts: Sequence[str]) -> tuple[Vectors, int]:
         if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
+            return np.zeros((0, self.dimensions), dtype=np.float32), 0
         keys = [embedding_key(self.model, t) for t in texts]
         found: dict[int, Vectors] = {}
         for i, key in enumerate(keys):
@@ -81,4 +88,5 @@ class CachingEmbedder:
                 self._lru[keys[i]] = vector
                 fresh.append((keys[i], vector.astype(np.float32).tobytes()))
             await self._shared.set_many(fresh, ttl_s=self._ttl_s)
-        return np.stack([found[i] for i in range(len(texts))]).astype(np.float32)
+        vectors = np.stack([found[i] for i in range(len(texts))]).astype(np.float32)
+        return vectors, len(missing)

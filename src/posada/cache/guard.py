@@ -70,6 +70,9 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "price": ("how much", "cuanto cuesta", "cuanto vale", "price", "precio", "cost", "costo"),
 }  # fmt: skip
 
+# Each concept's forms, longest first (sorted once, not at every question).
+_FORMS = [(concept, sorted(forms, key=len, reverse=True)) for concept, forms in _LEXICON.items()]
+
 # The guest's own stay, or the moment of asking: the answer is theirs alone, or expires.
 _PERSONAL = re.compile(
     r"\b(my (booking|reservation|stay|bill|balance|check-?out|check-?in|room number|flight"
@@ -128,8 +131,8 @@ def _concepts(folded: str) -> tuple[frozenset[str], str]:
     """The concepts named, and the text left once their words are taken out."""
     found = set()
     padded = f" {folded} "
-    for concept, forms in _LEXICON.items():
-        for form in sorted(forms, key=len, reverse=True):
+    for concept, forms in _FORMS:
+        for form in forms:
             if f" {form} " in padded:
                 found.add(concept)
                 padded = padded.replace(f" {form} ", " ")

@@ -44,22 +44,23 @@ class KnowledgeVersions:
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._live = False  # listening: the map is current without asking the database
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener(tenant_id)` when a tenant's knowledge changes (None: every tenant)."""
         self._listeners.append(listener)
 
     async def get(self, tenant_id: int) -> int:
-        """The tenant's current version (a database read only the first time)."""
+        """The tenant's current version: from memory while listening, else the database."""
         version = self._versions.get(tenant_id)
-        if version is None:
+        if version is None or not self._live:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(
                     "SELECT knowledge_version FROM tenants WHERE id = %s", (tenant_id,)
                 )
                 row = await cur.fetchone()
             version = int(row[0]) if row else 0
-            self._versions.setdefault(tenant_id, version)
+            self._versions[tenant_id] = max(version, self._versions.get(tenant_id, 0))
         return version
 
     def known(self, tenant_id: int) -> int | None:
@@ -108,6 +109,7 @@ class KnowledgeVersions:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self._reload()  # after LISTEN: nothing slips between the two
+                    self._live = True
                     self._ready.set()
                     delay = 0.5
                     async for note in conn.notifies():
@@ -116,6 +118,7 @@ class KnowledgeVersions:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._live = False
                 log.warning("knowledge-version listener lost (%s); reconnecting", exc)
                 self._ready.set()  # callers read the database meanwhile (`get`)
                 await asyncio.sleep(delay)
@@ -123,6 +126,7 @@ class KnowledgeVersions:
 
     async def close(self) -> None:
         """Stop listening."""
+        self._live = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from posada.providers.embeddings import EmbeddingCall
+from posada.cache.embeddings import CachingEmbedder
+from posada.errors import ConfigurationError
 from posada.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -41,25 +42,14 @@ async def most_asked(runtime: Runtime, *, days: int, limit: int) -> list[str]:
 
 async def warm_embeddings(runtime: Runtime, *, days: int, limit: int) -> WarmReport:
     """Embed the most asked questions into the embedding cache."""
+    embedder = runtime.query_embedder
+    if not isinstance(embedder, CachingEmbedder):
+        raise ConfigurationError("the embedding cache is off (POSADA_EMBEDDING_CACHE)")
     questions = await most_asked(runtime, days=days, limit=limit)
     before = runtime.caches.shared.failures
     computed = 0
-    embedder = runtime.query_embedder
-    hook = embedder.on_usage
-
-    def counting(call: EmbeddingCall) -> None:
-        nonlocal computed
-        if not call.cached:
-            computed += len(call.texts)
-        if hook is not None:
-            hook(call)
-
-    embedder.on_usage = counting
-    try:
-        for start in range(0, len(questions), BATCH):
-            await embedder.embed_batch(questions[start : start + BATCH])
-    finally:
-        embedder.on_usage = hook
+    for start in range(0, len(questions), BATCH):
+        computed += await embedder.warm(questions[start : start + BATCH])
     if runtime.caches.shared.failures > before:
         log.warning("Redis failed while warming; the vectors are in this process only")
     return WarmReport(len(questions), computed)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from posada.bench.runner import BenchOptions, Profile, run_bench
+from posada.bench.runner import PACE, BenchOptions, Profile, run_bench
 from posada.cli._common import console
 from posada.errors import PosadaError
 
@@ -44,9 +44,9 @@ def bench(
     duration: Annotated[float, typer.Option(min=1, help="seconds per profile")] = 60.0,
     seed: Annotated[int, typer.Option(help="the workload's seed")] = 42,
     hotels: Annotated[int, typer.Option(min=0, max=8, help="generated hotels")] = 2,
-    ttft_ms: Annotated[float, typer.Option(min=0, help="LLM time to first token")] = 400.0,
-    tokens_per_s: Annotated[float, typer.Option(min=1, help="LLM output pace")] = 60.0,
-    embed_ms: Annotated[float, typer.Option(min=0, help="embedding API latency")] = 80.0,
+    ttft_ms: Annotated[float, typer.Option(min=0, help="LLM time to first token")] = PACE.ttft_ms,
+    tokens_per_s: Annotated[float, typer.Option(min=1, help="LLM output pace")] = PACE.tokens_per_s,
+    embed_ms: Annotated[float, typer.Option(min=0, help="embedding API latency")] = PACE.embed_ms,
     think_scale: Annotated[float, typer.Option(min=0, help="multiplies think times")] = 1.0,
     workers: Annotated[int, typer.Option(min=1, max=16, help="server worker processes")] = 1,
     warm_sessions: Annotated[

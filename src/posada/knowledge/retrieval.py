@@ -72,6 +72,11 @@ class Retrieved:
     cached: list[Hit] = field(default_factory=list)
     version: int | None = None
 
+    @property
+    def best_passage(self) -> int | None:
+        """The top chunk's id: the evidence a reused answer must share."""
+        return self.chunks[0].id if self.chunks else None
+
 
 # Tourism rows are exactly those without a tenant (a CHECK says so); `tenant_id IS NULL`
 # can use the (tenant_id, scope, unit_id) index where `scope = 'tourism'` could not.
@@ -95,7 +100,7 @@ _Q = """q AS (
                      AS searched) words
 )"""
 
-_VEC = f"""SELECT c.id FROM chunks c
+_VEC = f"""SELECT c.id, c.embedding <=> %(emb)s AS dist FROM chunks c
         WHERE {_VISIBLE.format(a="c")}
         ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s"""
 
@@ -172,10 +177,7 @@ SELECT 'version', 0, NULL, '', '', %(tenant)s, '', NULL, '', '', NULL, 0, 0, NUL
 _SQL = f"""
 WITH {_Q},
 vec AS (
-    SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM (
-        SELECT c.id, c.embedding <=> %(emb)s AS dist FROM chunks c
-        WHERE {_VISIBLE.format(a="c")}
-        ORDER BY c.embedding <=> %(emb)s LIMIT %(candidates)s) nearest
+    SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM ({_VEC}) nearest
 ),
 {_WORDS},
 fts AS (
@@ -201,8 +203,9 @@ UNION ALL
 """
 
 # The baseline's statements, one round trip each.
-_SEQUENTIAL_VEC = f"SELECT id FROM ({_VEC}) nearest"
-_SEQUENTIAL_FTS = f"WITH {_Q}, {_WORDS} SELECT id FROM ({_FTS}) matching"
+# Ranked as the one statement ranks them (its row_number orders).
+_SEQUENTIAL_VEC = f"SELECT id FROM ({_VEC}) nearest ORDER BY dist, id"
+_SEQUENTIAL_FTS = f"WITH {_Q}, {_WORDS} SELECT id FROM ({_FTS}) matching ORDER BY rank DESC, id"
 _SEQUENTIAL_FAQ_VEC = _FAQ_VEC
 _SEQUENTIAL_FAQ_FTS = f"WITH {_Q} {_FAQ_FTS}"
 _SEQUENTIAL_ROWS = f"""WITH {_Q}, {_WORDS},

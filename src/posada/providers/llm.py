@@ -160,11 +160,12 @@ class OpenAIChatModel(_Priced):
             if self.streaming:
                 # Closed at once when the caller stops reading: that ends the upstream.
                 async with aclosing(self._chunks(prompt, max_tokens, request_timeout)) as chunks:
-                    async for text, counted in chunks:
-                        usage = counted or usage
-                        if text:
-                            written.append(text)
-                            yield Delta(text)
+                    async for piece in chunks:
+                        if isinstance(piece, Usage):
+                            usage = piece
+                        elif piece:
+                            written.append(piece)
+                            yield Delta(piece)
             else:
                 text, usage = await self._whole(prompt, max_tokens, request_timeout)
                 if text:
@@ -186,8 +187,8 @@ class OpenAIChatModel(_Priced):
 
     async def _chunks(
         self, prompt: Any, max_tokens: int, request_timeout: float
-    ) -> AsyncGenerator[tuple[str | None, Usage | None], None]:
-        usage: Usage | None = None
+    ) -> AsyncGenerator[str | Usage | None, None]:
+        """The streamed text as it comes, and the usage when the last chunk carries it."""
         chunks: Any = await self._client.chat.completions.create(
             model=self.model,
             messages=prompt,
@@ -201,10 +202,9 @@ class OpenAIChatModel(_Priced):
         async with chunks:
             async for chunk in chunks:
                 if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    yield None, usage
+                    yield Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices:
-                    yield (choice.delta.content if choice.delta else None), usage
+                    yield choice.delta.content if choice.delta else None
 
     async def _whole(
         self, prompt: Any, max_tokens: int, request_timeout: float
