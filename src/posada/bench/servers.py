@@ -103,12 +103,14 @@ def run_server(
 def fake_llm(
     *, ttft_ms: float, tokens_per_s: float, embed_ms: float, log: Path
 ) -> Iterator[Running]:
-    """The simulated upstream; yields its `/v1` base URL."""
+    """The simulated upstream, its embedding model loaded; yields its `/v1` base URL."""
     port = free_port()
     args = ["fake-llm", "--port", str(port), "--ttft-ms", str(ttft_ms)]
     args += ["--tokens-per-s", str(tokens_per_s), "--embed-ms", str(embed_ms)]
     root = f"http://127.0.0.1:{port}"
     with run_server(args, env=dict(os.environ), ready=f"{root}/stats", log=log) as process:
+        # It loads the model on the first request; not inside a measured one.
+        httpx.post(f"{root}/v1/embeddings", json={"input": ["ready"]}, timeout=180)
         yield Running(f"{root}/v1", process.pid)
 
 

@@ -23,8 +23,9 @@ def fake_llm(
     ] = None,
 ) -> None:
     """Serve a simulated OpenAI-compatible LLM and embedding API for tests and benchmarks."""
+    # The model loads on the first /v1/embeddings request: most uses only chat, and loading
+    # it costs seconds of start-up.
     embedder = LocalEmbedder()
-    embedder.load()
     pace = Pace(
         ttft_ms=ttft_ms,
         tokens_per_s=tokens_per_s,
