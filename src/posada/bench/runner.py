@@ -49,6 +49,7 @@ class BenchOptions:
     tokens_per_s: float = PACE.tokens_per_s
     embed_ms: float = PACE.embed_ms  # a hosted embedding API's latency
     think_scale: float = 1.0
+    ramp_s: float = 1.0  # the measured guests start one after another over this time
     # Sessions of "yesterday's" traffic (another seed, the same mix) played before the
     # measured run, as fast as they go, to the profiles that have caches: a hotel's caches
     # are warm all day, not empty at every question.
@@ -158,5 +159,6 @@ async def _measure(
         guests=options.guests,
         duration_s=options.duration_s,
         think_scale=options.think_scale,
+        ramp_s=options.ramp_s,
     )
     return figures(run, peak_memory_mb=server.peak_memory_mb())

@@ -48,6 +48,9 @@ def bench(
     tokens_per_s: Annotated[float, typer.Option(min=1, help="LLM output pace")] = PACE.tokens_per_s,
     embed_ms: Annotated[float, typer.Option(min=0, help="embedding API latency")] = PACE.embed_ms,
     think_scale: Annotated[float, typer.Option(min=0, help="multiplies think times")] = 1.0,
+    ramp: Annotated[
+        float, typer.Option(min=0, help="seconds over which the guests start, one after another")
+    ] = 1.0,
     workers: Annotated[int, typer.Option(min=1, max=16, help="server worker processes")] = 1,
     warm_sessions: Annotated[
         int, typer.Option(min=0, help="sessions of earlier traffic to warm the caches with")
@@ -71,6 +74,7 @@ def bench(
         tokens_per_s=tokens_per_s,
         embed_ms=embed_ms,
         think_scale=think_scale,
+        ramp_s=ramp,
         warm_sessions=warm_sessions,
         workers=workers,
         data_dir=data_dir,
