@@ -34,6 +34,10 @@ from posada.tenants.routes import router as tenants_router
 
 log = logging.getLogger(__name__)
 
+# What a 503 tells the client: the embedded server is back within about 2 s of dying,
+# and a managed database's failover takes a few seconds more.
+RETRY_UNAVAILABLE_S = "3"
+
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """The app; it opens its own runtime unless one is given (tests share theirs)."""
@@ -134,7 +138,9 @@ async def _warm(runtime: Runtime) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PosadaError)
     async def posada_error(_: Request, exc: PosadaError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if exc.status_code == 503:
+            headers["Retry-After"] = RETRY_UNAVAILABLE_S
         return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -158,7 +164,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def database_down(_: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable: %s", exc)
-        return JSONResponse({"detail": "the database is unavailable; try again"}, 503)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again in a few seconds"},
+            503,
+            headers={"Retry-After": RETRY_UNAVAILABLE_S},
+        )
 
 
 def create_app_from_env() -> FastAPI:

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     database_name: str = "posada"
     pool_min_size: int = Field(default=1, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
+    # A request waits this long for a database connection, then gets a 503 with
+    # Retry-After: a database that went away must not hold requests for the pool's 30 s.
+    pool_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # The embedded server is looked at this often and started again when it has died.
+    embedded_watch_s: float = Field(default=1.0, gt=0)
+    # `posada serve` on SIGTERM: in-flight requests get this long to finish; streamed
+    # answers still running then are cut and stored as incomplete. Keep it below the
+    # orchestrator's kill timeout (Docker and Kubernetes: 10 s / 30 s).
+    shutdown_grace_s: int = Field(default=8, ge=0)
 
     jwt_secret: SecretStr | None = None
     jwt_ttl_hours: int = Field(default=24 * 14, ge=1)

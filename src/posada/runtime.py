@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
@@ -14,6 +15,7 @@ from posada.cache.shared import SharedCache
 from posada.cache.swr import StaleWhileRevalidate
 from posada.cache.versions import KnowledgeVersions
 from posada.config import Settings
+from posada.db.embedded import watch_embedded
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
 from posada.observe.ledger import UsageLedger, usage_recorder
@@ -82,6 +84,7 @@ class Runtime:
     chat_models: dict[Tier, ChatModel] = field(default_factory=dict)
     model_ready: bool = field(default=False)
     ledger: UsageLedger | None = None
+    watchdog: asyncio.Task[None] | None = None  # restarts the embedded server if it dies
 
     @classmethod
     async def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
@@ -91,7 +94,10 @@ class Runtime:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         pool = await open_pool(
-            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout_s=settings.pool_timeout_s,
         )
         embedder = embedder or build_embedder(settings)
         ledger = UsageLedger(
@@ -120,6 +126,11 @@ class Runtime:
             build_chat_models(settings),
             ledger=ledger,
         )
+        if settings.database_url is None:
+            runtime.watchdog = asyncio.create_task(
+                watch_embedded(settings.data_dir, interval_s=settings.embedded_watch_s),
+                name="posada-embedded-watchdog",
+            )
         await runtime.load_model()
         return runtime
 
@@ -129,10 +140,28 @@ class Runtime:
             await asyncio.to_thread(self.embedder.load)
         self.model_ready = True
 
-    async def close(self) -> None:
-        """Write the usage ledger, close the pool; the embedded server stops at exit."""
-        await self.caches.versions.close()
-        if self.ledger is not None:
-            await self.ledger.close()
-        await self.caches.shared.close()
-        await self.pool.close()
+    async def close(self, *, timeout_s: float = 10.0) -> None:
+        """Stop the listener, write the usage ledger, close Redis and the pool.
+
+        Every step has its share of `timeout_s`: a command returns when its work is done,
+        whatever a background task or a dead database is waiting on.
+        """
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("knowledge-version listener", self.caches.versions.close),
+            ("usage ledger", self.ledger.close if self.ledger else _nothing),
+            ("redis", self.caches.shared.close),
+            ("database pool", lambda: self.pool.close(timeout=timeout_s / 4)),
+        ]
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step(), timeout=timeout_s / 2)
+            except TimeoutError:
+                log.warning("closing the %s took over %.1f s; left behind", name, timeout_s / 2)
+            except Exception as exc:
+                log.warning("closing the %s failed: %s", name, exc)
+
+
+async def _nothing() -> None:
+    return None

