@@ -196,10 +196,9 @@ def serve_fake_llm(*flags: str) -> Iterator[str]:
         yield f"{root}/v1"
 
 
-def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `posada serve` on the session's database; yield its base URL once ready."""
-    port = free_port()
-    environment = {
+def posada_env(runtime: Runtime, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `posada serve` on the session's database."""
+    return {
         **os.environ,
         "POSADA_DATABASE_URL": runtime.database_url,
         "POSADA_JWT_SECRET": "server-test-secret-0123456789-0123456789",
@@ -210,10 +209,26 @@ def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = Non
         "POSADA_SEMANTIC_CACHE": "false",
         **(env or {}),
     }
+
+
+@contextlib.contextmanager
+def posada_process(
+    runtime: Runtime, *flags: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `posada serve` on the session's database; its base URL and process once ready."""
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["serve", "--port", str(port), *flags]
     # /readyz answers 503 until the database and the model are ready.
-    with run_server(args, env=environment, ready=f"{base}/readyz", log=_log_file("serve")):
+    with run_server(
+        args, env=posada_env(runtime, env), ready=f"{base}/readyz", log=_log_file("serve")
+    ) as process:
+        yield base, process
+
+
+def serve_posada(runtime: Runtime, *flags: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `posada serve` on the session's database; yield its base URL once ready."""
+    with posada_process(runtime, *flags, env=env) as (base, _):
         yield base
 
 
