@@ -85,7 +85,9 @@ async def _drive(url: str, pgdata: Path, *, guests: int, seconds: float, kill_at
         os.kill(pid, signal.SIGKILL)
         return time.monotonic()
 
-    killed, *_ = await asyncio.gather(kill(), *(guest(n) for n in range(guests)))
+    killing = asyncio.create_task(kill())
+    await asyncio.gather(*(guest(n) for n in range(guests)))
+    killed = await killing
     outcomes.sort()
     failures = [o for o in outcomes if o[1] != 200]
     last_failure = max((o[0] for o in failures), default=killed)
