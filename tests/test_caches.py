@@ -223,6 +223,29 @@ async def test_an_ingest_makes_every_cached_answer_unreachable_at_once(
         assert (await cur.fetchone()) == (0,)
 
 
+async def test_cache_purge_forgets_a_hotels_cached_answers_in_running_processes(
+    variant: Variant, runtime: Runtime, tmp_path: Path
+) -> None:
+    rt = variant()
+    tenant, visibility = await _hotel(runtime, tmp_path, "18:00")
+    _, other_visibility = await _hotel(runtime, tmp_path / "other", "17:00")
+    for vis in (visibility, other_visibility):
+        await _ask(rt, vis, "¿A qué hora abre el bar?")
+        again, _ = await _ask(rt, vis, "¿A qué hora abre el bar?")
+        assert again.layer == "exact"
+    old_version = rt.caches.versions.known(tenant.id)
+    env = {**os.environ, "POSADA_DATABASE_URL": runtime.database_url}
+    env["POSADA_DATA_DIR"] = str(runtime.settings.data_dir)
+    purged = await asyncio.to_thread(run_cli, env, "cache", "purge", "--tenant", tenant.slug)
+    assert purged.returncode == 0, purged.stderr
+    assert f"cached answers of {tenant.slug} purged" in purged.stdout
+    await _until(lambda: rt.caches.versions.known(tenant.id) != old_version)
+    after, _ = await _ask(rt, visibility, "¿A qué hora abre el bar?")
+    assert after.layer != "exact", "the purged hotel's answer is worked out again"
+    kept, _ = await _ask(rt, other_visibility, "¿A qué hora abre el bar?")
+    assert kept.layer == "exact", "another hotel's cache is untouched"
+
+
 # --- the semantic cache and its guard ------------------------------------------------------
 
 

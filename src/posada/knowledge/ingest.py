@@ -143,7 +143,7 @@ async def ingest_folder(
             report.deleted = await _prune(conn, tenant_id=tenant_id, keep=sources, stored=stored)
         if report.changed:
             await _refresh_idf(conn)
-            report.knowledge_version = await _bump_version(conn, tenant_id=tenant_id)
+            report.knowledge_version = await bump_knowledge_version(conn, tenant_id=tenant_id)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -314,7 +314,7 @@ async def _refresh_idf(conn: AsyncConn) -> None:
     )
 
 
-async def _bump_version(conn: AsyncConn, *, tenant_id: int | None) -> int | None:
+async def bump_knowledge_version(conn: AsyncConn, *, tenant_id: int | None) -> int | None:
     """Bump this tenant's knowledge version, or every tenant's for tourism content.
 
     In the same transaction the older versions' cached answers are deleted and every posada
