@@ -202,3 +202,30 @@ def test_ctrl_c_ends_make_run_and_stops_the_database(newcomer: Newcomer) -> None
     except subprocess.TimeoutExpired:
         pytest.fail(f"make run still running after Ctrl-C:\n{newcomer.log.read_text()[-3000:]}")
     assert wait_until_gone(newcomer.pgdata, seconds=20) == [], newcomer.log.read_text()[-3000:]
+
+
+def test_sigterm_ends_two_workers_with_0_and_stops_the_database(tmp_path: Path) -> None:
+    port = free_port()
+    env = fresh_env(tmp_path / "data", POSADA_PORT=str(port))
+    with (tmp_path / "serve.log").open("wb") as out:
+        process = subprocess.Popen(
+            [*POSADA, "serve", "--workers", "2"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no ready server after 180 s"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=COMMAND_DEADLINE_S) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert wait_until_gone((tmp_path / "data" / "pg").resolve(), seconds=20) == []
