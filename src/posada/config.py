@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     shutdown_grace_s: int = Field(default=8, ge=0)
 
     jwt_secret: SecretStr | None = None
+    # Rotation: tokens signed with these are still accepted (new ones are signed with
+    # jwt_secret). Drop them once the longest stay's tokens have run out; never keep a
+    # leaked one (docs/runbooks/rotating-the-jwt-secret.md).
+    jwt_previous_secrets: list[SecretStr] = Field(default_factory=list)
     jwt_ttl_hours: int = Field(default=24 * 14, ge=1)
     login_days_before: int = Field(
         default=2, ge=0, description="days before check-in a guest may already log in"

@@ -48,7 +48,7 @@ async def get_guest(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthorized("log in first: a Bearer token is required")
     with context.stage("auth"):
-        claims = verify_token(credentials.credentials, secret=settings.signing_secret)
+        claims = _verify(credentials.credentials, settings)
     stats = context.current()
     if stats is not None:
         stats.tenant_id, stats.tenant = claims.tenant_id, claims.tenant_slug
@@ -56,3 +56,16 @@ async def get_guest(
 
 
 GuestDep = Annotated[GuestClaims, Depends(get_guest)]
+
+
+def _verify(token: str, settings: Settings) -> GuestClaims:
+    """Claims under the current secret, else under a previous one (a rotation under way)."""
+    try:
+        return verify_token(token, secret=settings.signing_secret)
+    except NotAuthorized:
+        for previous in settings.jwt_previous_secrets:
+            try:
+                return verify_token(token, secret=previous.get_secret_value())
+            except NotAuthorized:
+                continue
+        raise
