@@ -99,6 +99,16 @@ def measure(*, tenant_id: int | None = None) -> Iterator[RequestStats]:
 
 
 @contextmanager
+def unmeasured() -> Iterator[None]:
+    """Leave the enclosed work out of the request's figures (the pool's own upkeep)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
 def acting_for(tenant_id: int | None) -> Iterator[None]:
     """Attribute the enclosed work (an ingest, say) to this tenant."""
     stats = _current.get()
