@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from posada.cli._common import load_settings
+from posada.limits import uvicorn_options
 
 
 def serve(
@@ -34,4 +35,5 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
+        **uvicorn_options(settings),
     )

@@ -3,7 +3,9 @@
 A plain ASGI middleware (not BaseHTTPMiddleware, which would buffer streamed answers).
 `X-Response-Time` and `Server-Timing` give the time until the headers were sent, with one
 entry per stage that had run by then; streamed answers carry their stages in their final
-event. The window and Prometheus get the time until the last byte.
+event. The window and Prometheus get the time until the last byte. Unless timings are
+public (`POSADA_EXPOSE_TIMINGS`; dev) only staff get those two headers: their stages tell a
+guest whether an answer came from a cache, that is, whether someone asked it before.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from posada.observe import context
 from posada.observe.context import RequestStats
 from posada.observe.prom import Metrics
+from posada.observe.staff import is_admin
 from posada.observe.window import RequestRecord, RequestWindow
 
 log = logging.getLogger("posada.requests")
@@ -43,8 +47,12 @@ class ObserveMiddleware:
         metrics: Metrics,
         slow_ms: float,
         n_plus_one_threshold: int,
+        timings_public: bool = True,
+        admin_token: SecretStr | None = None,
     ) -> None:
         self.app = app
+        self.timings_public = timings_public
+        self.admin_token = admin_token
         self.window = window
         self.metrics = metrics
         self.slow_ms = slow_ms
@@ -56,6 +64,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex[:16]
+        show = self.timings_public or is_admin(scope["headers"], self.admin_token)
         status = 500
         response_ms = 0.0
         with context.measure() as stats:
@@ -67,8 +76,9 @@ class ObserveMiddleware:
                     response_ms = stats.elapsed_ms()
                     headers = MutableHeaders(scope=message)
                     headers.append("X-Request-ID", request_id)
-                    headers.append("X-Response-Time", f"{response_ms:.3f}ms")
-                    headers.append("Server-Timing", server_timing(stats.stages, response_ms))
+                    if show:
+                        headers.append("X-Response-Time", f"{response_ms:.3f}ms")
+                        headers.append("Server-Timing", server_timing(stats.stages, response_ms))
                 await send(message)
 
             try:
