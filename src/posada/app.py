@@ -29,6 +29,7 @@ from posada.limits import LimitsMiddleware
 from posada.observe.middleware import ObserveMiddleware
 from posada.observe.prom import Metrics
 from posada.observe.routes import router as observe_router
+from posada.observe.staff import Exposure
 from posada.observe.watch import load_budgets, watch
 from posada.observe.window import RequestWindow
 from posada.openapi import EVERY_ROUTE
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
     app.state.window = RequestWindow(settings.request_window_size)
     app.state.metrics = Metrics()
+    # The app's own settings decide (tests give an app other settings than its runtime's).
+    app.state.exposure = Exposure(settings.timings_public, settings.admin_token)
     if settings.instrumentation:
         app.add_middleware(
             ObserveMiddleware,
@@ -99,8 +102,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             metrics=app.state.metrics,
             slow_ms=settings.slow_request_ms,
             n_plus_one_threshold=settings.n_plus_one_threshold,
-            timings_public=settings.timings_public,
-            admin_token=settings.admin_token,
+            exposure=app.state.exposure,
         )
     # Added last, so they run first: a request over a limit costs no more than its headers,
     # and every response, refusals included, carries the security headers.

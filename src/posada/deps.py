@@ -16,7 +16,7 @@ from posada.config import Settings
 from posada.errors import NotAuthorized, Unavailable
 from posada.guests.tokens import GuestClaims, verify_token
 from posada.observe import context
-from posada.observe.staff import is_admin
+from posada.observe.staff import Exposure
 from posada.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -41,9 +41,10 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_timings_visible(request: Request, settings: SettingsDep) -> bool:
+async def get_timings_visible(request: Request) -> bool:
     """Whether this caller sees how an answer was made (cache layer, timings, counters)."""
-    return settings.timings_public or is_admin(request.scope["headers"], settings.admin_token)
+    exposure: Exposure = request.app.state.exposure
+    return exposure.visible(request.scope["headers"])
 
 
 TimingsVisible = Annotated[bool, Depends(get_timings_visible)]

@@ -16,14 +16,13 @@ import time
 import uuid
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from posada.observe import context
 from posada.observe.context import RequestStats
 from posada.observe.prom import Metrics
-from posada.observe.staff import is_admin
+from posada.observe.staff import Exposure
 from posada.observe.window import RequestRecord, RequestWindow
 
 log = logging.getLogger("posada.requests")
@@ -47,12 +46,10 @@ class ObserveMiddleware:
         metrics: Metrics,
         slow_ms: float,
         n_plus_one_threshold: int,
-        timings_public: bool = True,
-        admin_token: SecretStr | None = None,
+        exposure: Exposure | None = None,
     ) -> None:
         self.app = app
-        self.timings_public = timings_public
-        self.admin_token = admin_token
+        self.exposure = exposure or Exposure(public=True, admin_token=None)
         self.window = window
         self.metrics = metrics
         self.slow_ms = slow_ms
@@ -64,7 +61,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex[:16]
-        show = self.timings_public or is_admin(scope["headers"], self.admin_token)
+        show = self.exposure.visible(scope["headers"])
         status = 500
         response_ms = 0.0
         with context.measure() as stats:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 
@@ -41,6 +42,22 @@ def is_admin(headers: Iterable[tuple[bytes, bytes]], admin_token: SecretStr | No
         if given is not None and secrets.compare_digest(given.encode("latin-1"), expected):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Who sees how an answer was made (cache layer, timings, counters, Server-Timing).
+
+    Everyone when `public` (POSADA_EXPOSE_TIMINGS; dev), else staff only: a cache layer or
+    a quick answer tells a guest that someone else asked the same question.
+    """
+
+    public: bool
+    admin_token: SecretStr | None
+
+    def visible(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        """Whether the request with these headers sees them."""
+        return self.public or is_admin(headers, self.admin_token)
 
 
 def is_local(client: tuple[str, int] | None, headers: Iterable[tuple[bytes, bytes]]) -> bool:
