@@ -44,6 +44,22 @@ class ValidationErrorOut(BaseModel):
     errors: list[FieldError]
 
 
+# One Server-Sent Event of the chat stream (OpenAPI 3.1: the `schema` of an event stream
+# describes each event).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "delta", "done", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "meta `{conversation_id, ...}`, delta `{text}`, done (the chat "
+            "answer's fields but `answer`), error `{detail}`",
+        },
+    },
+}
+
 _WHY: dict[type[PosadaError], str] = {
     NotAuthorized: "missing, expired or forged token; wrong login",
     Forbidden: "staff only",

@@ -16,7 +16,7 @@ from posada.deps import GuestDep, RuntimeDep, TimingsVisible
 from posada.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
 from posada.knowledge.retrieval import Visibility
 from posada.observe import context as observe
-from posada.openapi import BODY, COMMON, responses
+from posada.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.providers.llm import Delta
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
@@ -152,7 +152,10 @@ def _sse(event: str, data: object) -> bytes:
     "/chat/stream",
     response_class=EventStream,
     responses={
-        200: {"description": "`meta`, `delta`s, then `done` or `error`"},
+        200: {
+            "description": "`meta`, `delta`s, then `done` or `error`",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
         **responses(*_RAISES, json_refs=True),
     },
 )
