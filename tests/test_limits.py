@@ -163,6 +163,11 @@ def test_a_body_that_stalls_is_408_and_closed(server: str) -> None:
         response = _read_all(sock)
     assert _status(response) == 408
     assert "stalled" in str(_json_body(response)["detail"])
+    # Recorded apart: a client's stall is not the login route's time.
+    recent = httpx.get(f"{server}/api/performance/metrics?format=full").json()["recent"]
+    timed_out = [r for r in recent if r["status"] == 408]
+    assert timed_out
+    assert {r["route"] for r in timed_out} == {"slow client (408)"}
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,9 @@ from posada.observe.window import RequestRecord, RequestWindow
 log = logging.getLogger("posada.requests")
 
 
+SLOW_CLIENT_ROUTE = "slow client (408)"
+
+
 def server_timing(stages: dict[str, float], total_ms: float) -> str:
     """The `Server-Timing` value: one `name;dur=ms` per stage, then `total`."""
     parts = [f"{name};dur={ms:.3f}" for name, ms in stages.items()]
@@ -88,6 +91,10 @@ class ObserveMiddleware:
     ) -> None:
         duration = stats.elapsed_ms()
         route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if status == 408:
+            # The client stopped sending (posada.limits): its wait is not the route's time,
+            # and 400 stalled logins would otherwise be the login route's P50.
+            route = SLOW_CLIENT_ROUTE
         repeated = [s for s, n in stats.statements.items() if n > self.n_plus_one_threshold]
         record = RequestRecord(
             request_id=request_id,
