@@ -870,6 +870,7 @@ async def bench_server(runtime: Runtime, results: Results, repeat: int, chunks: 
     env |= {
         "POSADA_DATA_DIR": str(data_dir),
         "POSADA_LOG_LEVEL": "warning",
+        "POSADA_EXPOSE_TIMINGS": "true",  # the layers and stages below come from the bodies
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     }
     log_path = data_dir / "server.log"

@@ -50,7 +50,14 @@ async def test_log_in_ask_see_the_stream_reload_see_the_history(
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
-        await page.goto(f"{site}/?hotel=casa-azul")
+        # Chromium reports every resource or script the CSP blocked on the console.
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        loaded = await page.goto(f"{site}/?hotel=casa-azul")
+        assert loaded is not None
+        policy = loaded.headers["content-security-policy"]
+        assert "script-src 'self';" in policy
+        assert "frame-ancestors 'none'" in policy
         await expect(page.locator("#hotel-name")).to_have_text("Hotel Casa Azul")
         await expect(page.locator("#login")).to_be_visible()
         await expect(page.locator("button[type=submit]").first).to_have_text("Log in")
@@ -94,16 +101,35 @@ async def test_log_in_ask_see_the_stream_reload_see_the_history(
             "How much is a relaxing massage at the spa?"
         )
 
+        # The token is kept for the tab only, never where other tabs or later visits read it.
+        assert await page.evaluate("() => sessionStorage.getItem('posada:casa-azul:token')")
+        assert await page.evaluate("() => localStorage.length") == 0
+
         # The hotel erases the conversation; the next question carries on in a new one.
-        erased = await page.evaluate("() => localStorage.getItem('posada:casa-azul:conversation')")
+        erased = await page.evaluate(
+            "() => sessionStorage.getItem('posada:casa-azul:conversation')"
+        )
         async with runtime.pool.connection() as conn:
             await conn.execute("DELETE FROM conversations WHERE id = %s", (int(erased),))
         await page.fill("#message", "What time is check-out?")
         await page.click("#ask button[type=submit]")
         await expect(page.locator("#messages li.assistant .text").last).to_contain_text("11:00")
-        renewed = await page.evaluate("() => localStorage.getItem('posada:casa-azul:conversation')")
+        renewed = await page.evaluate(
+            "() => sessionStorage.getItem('posada:casa-azul:conversation')"
+        )
         assert renewed not in (None, erased)
 
         await page.click("#lang")
         await expect(page.locator("#ask button[type=submit]")).to_have_text("Enviar")
+        assert await page.evaluate("() => localStorage.getItem('posada:casa-azul:lang')") == "es"
+        # Nothing the page needs was blocked by its policy (Chromium says so on the console).
+        assert [text for text in console if "Content Security Policy" in text] == []
+
+        # Framed by another page: refused (X-Frame-Options DENY, frame-ancestors 'none').
+        other = await browser.new_page()
+        await other.set_content(f'<iframe id="f" src="{site}/?hotel=casa-azul"></iframe>')
+        framed = await other.wait_for_selector("#f")
+        assert framed is not None
+        frame = await framed.content_frame()
+        assert frame is None or await frame.query_selector("#hotel-name") is None
         await browser.close()

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException
 
 from posada.answers.routes import router as answers_router
 from posada.cache.warm import warm_embeddings
@@ -24,12 +25,16 @@ from posada.guests.conversation_routes import router as conversations_router
 from posada.guests.routes import router as guests_router
 from posada.guests.throttle import LoginThrottle
 from posada.health import router as health_router
+from posada.limits import LimitsMiddleware
 from posada.observe.middleware import ObserveMiddleware
 from posada.observe.prom import Metrics
 from posada.observe.routes import router as observe_router
+from posada.observe.staff import Exposure
 from posada.observe.watch import load_budgets, watch
 from posada.observe.window import RequestWindow
+from posada.openapi import EVERY_ROUTE
 from posada.runtime import Runtime
+from posada.surface import SecurityHeadersMiddleware
 from posada.tenants.routes import router as tenants_router
 
 log = logging.getLogger(__name__)
@@ -74,7 +79,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             watcher.cancel()
 
-    app = FastAPI(title="posada", version="0.1.0", lifespan=lifespan)
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="posada",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=EVERY_ROUTE,
+        # Off in prod unless POSADA_API_DOCS=true: the map of every route, for anyone.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.login_throttle = LoginThrottle(
         max_failures=settings.login_max_failures, window_s=settings.login_window_minutes * 60
     )
@@ -82,6 +97,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
     app.state.window = RequestWindow(settings.request_window_size)
     app.state.metrics = Metrics()
+    # The app's own settings decide (tests give an app other settings than its runtime's).
+    app.state.exposure = Exposure(settings.timings_public, settings.admin_token)
     if settings.instrumentation:
         app.add_middleware(
             ObserveMiddleware,
@@ -89,7 +106,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             metrics=app.state.metrics,
             slow_ms=settings.slow_request_ms,
             n_plus_one_threshold=settings.n_plus_one_threshold,
+            exposure=app.state.exposure,
         )
+    # Added last, so they run first: a request over a limit costs no more than its headers,
+    # and every response, refusals included, carries the security headers.
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        body_timeout_s=settings.body_timeout_s,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     for router in (
         health_router,
         guests_router,
@@ -138,10 +166,7 @@ async def _warm(runtime: Runtime) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PosadaError)
     async def posada_error(_: Request, exc: PosadaError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
-        if exc.status_code == 503:
-            headers["Retry-After"] = RETRY_UNAVAILABLE_S
-        return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers)
+        return _posada_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,13 +177,27 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
-        summary = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
-        return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+        return _invalid(errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if isinstance(cause, PosadaError):
+            # Raised while FastAPI read the body (posada.limits: too large, stalled).
+            return _posada_response(cause)
+        if exc.status_code == 400 and cause is not None:
+            # A body FastAPI could not parse: invalid UTF-8, nesting too deep for the JSON
+            # parser. Malformed JSON is a 422 naming the body; so are these.
+            log.info("unparsable body: %r", cause)
+            return _invalid([{"field": "body", "error": "the body is not valid JSON"}])
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(DataError)
     async def unusable_value(_: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold (out of range, invalid text): the caller's input.
-        return JSONResponse({"detail": f"invalid value: {exc.diag.message_primary}"}, 422)
+        # Its message quotes the input and the database's wording: logged, never returned.
+        log.warning("value refused by the database: %s", exc.diag.message_primary)
+        return _invalid([{"field": "body", "error": "a value is out of range or not usable"}])
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
@@ -169,6 +208,19 @@ def _install_error_handlers(app: FastAPI) -> None:
             503,
             headers={"Retry-After": RETRY_UNAVAILABLE_S},
         )
+
+
+def _posada_response(exc: PosadaError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if exc.status_code == 503:
+        headers["Retry-After"] = RETRY_UNAVAILABLE_S
+    return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers)
+
+
+def _invalid(errors: list[dict[str, str]]) -> JSONResponse:
+    """The README's 422: a summary and every field at fault."""
+    summary = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+    return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
 
 
 def create_app_from_env() -> FastAPI:

@@ -185,6 +185,26 @@ class Settings(BaseSettings):
     # Testing the budget: milliseconds added to a pipeline stage (a deliberately slow build).
     stage_delay_ms: dict[str, float] = Field(default_factory=dict)
 
+    # Limits (posada.limits). A body over max_body_bytes gets 413 as it streams in, before
+    # parsing or auth; headers over max_header_bytes or max_headers get 431; a body that
+    # stalls for body_timeout_s between two pieces, or headers not complete header_timeout_s
+    # after the connection or the request began, get 408 and the connection is closed.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, description="request line too")
+    max_headers: int = Field(default=100, ge=8)
+    body_timeout_s: float = Field(default=10, gt=0)
+    header_timeout_s: float = Field(default=10, gt=0)
+    keep_alive_s: int = Field(default=5, ge=1, description="an idle connection is closed")
+    max_connections: int = Field(
+        default=1000, ge=1, description="per process; past it new requests get 503"
+    )
+
+    # The surface. API docs (/docs, /redoc, /openapi.json): on in dev, off in prod unless
+    # set. Timings (the cache layer, `timings`, `counters`, Server-Timing): the same, and
+    # staff (the admin token) always see them.
+    api_docs: bool | None = None
+    expose_timings: bool | None = None
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -209,6 +229,16 @@ class Settings(BaseSettings):
         if self.embedding_provider == "openai" and self.openai_api_key is None:
             raise ValueError("POSADA_OPENAI_API_KEY is required for embedding_provider=openai")
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served."""
+        return self.api_docs if self.api_docs is not None else self.env == "dev"
+
+    @property
+    def timings_public(self) -> bool:
+        """Whether guests see the cache layer, timings and counters."""
+        return self.expose_timings if self.expose_timings is not None else self.env == "dev"
 
     @cached_property
     def signing_secret(self) -> str:

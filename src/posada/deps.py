@@ -16,6 +16,7 @@ from posada.config import Settings
 from posada.errors import NotAuthorized, Unavailable
 from posada.guests.tokens import GuestClaims, verify_token
 from posada.observe import context
+from posada.observe.staff import Exposure
 from posada.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -38,6 +39,15 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_timings_visible(request: Request) -> bool:
+    """Whether this caller sees how an answer was made (cache layer, timings, counters)."""
+    exposure: Exposure = request.app.state.exposure
+    return exposure.visible(request.scope["headers"])
+
+
+TimingsVisible = Annotated[bool, Depends(get_timings_visible)]
 
 
 async def get_guest(

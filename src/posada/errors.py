@@ -6,6 +6,9 @@ PosadaError                 base; never raised itself
 ├── NotAuthorized  -> 401   missing, expired or forged token; wrong login
 ├── Forbidden      -> 403   a valid caller asking for what is not theirs (staff pages)
 ├── NotFound       -> 404   unknown tenant, conversation, unit
+├── RequestTimeout -> 408   a body that stalls, headers that never end (posada.limits)
+├── PayloadTooLarge -> 413  a body over POSADA_MAX_BODY_BYTES
+├── HeadersTooLarge -> 431  headers over POSADA_MAX_HEADER_BYTES or POSADA_MAX_HEADERS
 ├── TooManyAttempts -> 429  too many failed logins
 └── Unavailable    -> 503   the database or model is not ready
 """
@@ -49,6 +52,24 @@ class NotFound(PosadaError):
     """The named thing does not exist, or is not this caller's to see."""
 
     status_code = 404
+
+
+class RequestTimeout(PosadaError):
+    """The client stopped sending its request part-way."""
+
+    status_code = 408
+
+
+class PayloadTooLarge(PosadaError):
+    """The request body is over the limit."""
+
+    status_code = 413
+
+
+class HeadersTooLarge(PosadaError):
+    """The request's headers are over the limit (size or count)."""
+
+    status_code = 431
 
 
 class TooManyAttempts(PosadaError):

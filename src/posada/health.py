@@ -14,7 +14,9 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz", responses={503: {"description": "not ready: `{ready, database, model}` says which"}}
+)
 async def readyz(request: Request) -> JSONResponse:
     """The database answers and the embedding model is loaded."""
     runtime = getattr(request.app.state, "runtime", None)

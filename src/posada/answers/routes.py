@@ -12,10 +12,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from posada.answers.pipeline import Answer, Meta, PipelineEvent, answer_events, answer_question
-from posada.deps import GuestDep, RuntimeDep
-from posada.errors import PosadaError
+from posada.deps import GuestDep, RuntimeDep, TimingsVisible
+from posada.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
 from posada.knowledge.retrieval import Visibility
 from posada.observe import context as observe
+from posada.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.providers.llm import Delta
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
@@ -27,7 +28,7 @@ MAX_MESSAGE_CHARS = 2000
 class ChatRequest(BaseModel):
     """A guest's message, in a conversation or starting one."""
 
-    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     conversation_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @field_validator("message")
@@ -59,23 +60,39 @@ class UsageOut(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    """The answer and what produced it."""
+    """The answer and what produced it.
+
+    How it was produced (`layer` onwards) is left out unless timings are exposed (dev, the
+    benchmark, staff): a cache layer or a quick answer tells a guest that someone else
+    asked the same question.
+    """
 
     answer: str
     conversation_id: int
-    layer: str
-    model: str | None
     sources: list[SourceOut]
-    usage: UsageOut | None
-    cost_usd: float
     incomplete: bool
-    prompt_tokens: dict[str, int]
-    timings: dict[str, float]
-    counters: dict[str, float | int]
+    layer: str | None = None
+    model: str | None = None
+    usage: UsageOut | None = None
+    cost_usd: float | None = None
+    prompt_tokens: dict[str, int] | None = None
+    timings: dict[str, float] | None = None
+    counters: dict[str, float | int] | None = None
 
 
-def _response(answer: Answer) -> ChatResponse:
+_RAISES: tuple[type[PosadaError], ...] = (NotAuthorized, NotFound, TooManyAttempts, *BODY, *COMMON)
+
+
+def _response(answer: Answer, *, visible: bool) -> ChatResponse:
     assert answer.conversation_id is not None
+    sources = [SourceOut(**s.as_dict()) for s in answer.sources]
+    if not visible:
+        return ChatResponse(
+            answer=answer.text,
+            conversation_id=answer.conversation_id,
+            sources=sources,
+            incomplete=answer.incomplete,
+        )
     usage = answer.usage
     # The request's figures (auth included) when the middleware measures it; the
     # pipeline's own otherwise.
@@ -90,7 +107,7 @@ def _response(answer: Answer) -> ChatResponse:
         conversation_id=answer.conversation_id,
         layer=answer.layer,
         model=answer.model,
-        sources=[SourceOut(**s.as_dict()) for s in answer.sources],
+        sources=sources,
         usage=UsageOut(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -106,8 +123,10 @@ def _response(answer: Answer) -> ChatResponse:
     )
 
 
-@router.post("/chat")
-async def chat(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -> ChatResponse:
+@router.post("/chat", response_model_exclude_unset=True, responses=responses(*_RAISES))
+async def chat(
+    body: ChatRequest, guest: GuestDep, runtime: RuntimeDep, visible: TimingsVisible
+) -> ChatResponse:
     """Answer a guest's question from their hotel's knowledge, all at once."""
     answer = await answer_question(
         runtime=runtime,
@@ -116,15 +135,33 @@ async def chat(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -> ChatR
         guest=guest,
         conversation_id=body.conversation_id,
     )
-    return _response(answer)
+    return _response(answer, visible=visible)
+
+
+class EventStream(StreamingResponse):
+    """Server-Sent Events (named so the OpenAPI document says `text/event-stream`)."""
+
+    media_type = "text/event-stream"
 
 
 def _sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-@router.post("/chat/stream")
-async def chat_stream(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -> StreamingResponse:
+@router.post(
+    "/chat/stream",
+    response_class=EventStream,
+    responses={
+        200: {
+            "description": "`meta`, `delta`s, then `done` or `error`",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
+        **responses(*_RAISES, json_refs=True),
+    },
+)
+async def chat_stream(
+    body: ChatRequest, guest: GuestDep, runtime: RuntimeDep, visible: TimingsVisible
+) -> EventStream:
     """The same answer as Server-Sent Events: `meta`, `delta`s, then `done` (or `error`)."""
     events = answer_events(
         runtime=runtime,
@@ -142,19 +179,16 @@ async def chat_stream(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -
             event: PipelineEvent = first
             while True:
                 if isinstance(event, Meta):
-                    yield _sse(
-                        "meta",
-                        {
-                            "conversation_id": event.conversation_id,
-                            "layer": event.layer,
-                            "model": event.model,
-                        },
-                    )
+                    meta: dict[str, object] = {"conversation_id": event.conversation_id}
+                    if visible:
+                        meta |= {"layer": event.layer, "model": event.model}
+                    yield _sse("meta", meta)
                 elif isinstance(event, Delta):
                     yield _sse("delta", {"text": event.text})
                 else:
+                    done = _response(event.answer, visible=visible)
                     yield _sse(
-                        "done", _response(event.answer).model_dump(mode="json", exclude={"answer"})
+                        "done", done.model_dump(mode="json", exclude={"answer"}, exclude_unset=True)
                     )
                     return
                 event = await anext(events)
@@ -169,8 +203,7 @@ async def chat_stream(body: ChatRequest, guest: GuestDep, runtime: RuntimeDep) -
             with anyio.CancelScope(shield=True):
                 await events.aclose()
 
-    return StreamingResponse(
+    return EventStream(
         stream(),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -75,6 +75,8 @@ def server_env(profile: Profile, *, runtime: Runtime, llm: str, secret: str) -> 
         "POSADA_PROFILE": profile,
         # Requests slower than this are logged: the baseline's would all be.
         "POSADA_SLOW_REQUEST_MS": "60000",
+        # The driver reads each answer's layer, counters and server time from the body.
+        "POSADA_EXPOSE_TIMINGS": "true",
         # A Redis of the caller's starts empty for this run: keys of its own.
         "POSADA_REDIS_PREFIX": f"bench-{hashlib.sha256(secret.encode()).hexdigest()[:12]}",
     }

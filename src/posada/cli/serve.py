@@ -13,6 +13,7 @@ import uvicorn
 
 from posada.cli._common import load_settings
 from posada.db.embedded import start_embedded
+from posada.limits import uvicorn_options
 
 
 def serve(
@@ -45,6 +46,7 @@ def serve(
         # SIGTERM: stop accepting, let requests in flight finish for this long, then cut
         # what still runs (a streamed answer is stored as incomplete) and close the runtime.
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        **uvicorn_options(settings),
     )
 
 

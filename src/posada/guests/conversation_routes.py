@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from posada.deps import GuestDep, RuntimeDep
+from posada.errors import NotAuthorized, NotFound
 from posada.guests.conversations import list_conversations, list_messages
+from posada.openapi import COMMON, responses
 
 router = APIRouter(prefix="/api/guest/conversations", tags=["guest"])
 
 BIGINT = 2**63 - 1
 
 
-@router.get("")
+@router.get("", responses=responses(NotAuthorized, *COMMON))
 async def conversations(
     guest: GuestDep,
     runtime: RuntimeDep,
@@ -27,7 +29,7 @@ async def conversations(
     return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", responses=responses(NotAuthorized, NotFound, *COMMON))
 async def conversation(
     conversation_id: Annotated[int, Path(ge=1, le=BIGINT)],
     guest: GuestDep,

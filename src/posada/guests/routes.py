@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from posada.deps import RuntimeDep
-from posada.errors import NotAuthorized
+from posada.errors import NotAuthorized, NotFound, TooManyAttempts
 from posada.guests.service import log_in
 from posada.guests.throttle import LoginThrottle
-from posada.tenants.service import get_tenant
+from posada.openapi import BODY, COMMON, responses
+from posada.tenants.service import SLUG_MAX, SLUG_PATTERN, get_tenant
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/guest", tags=["guest"])
 class LoginRequest(BaseModel):
     """A guest proves their stay with its check-in date and their phone's last four digits."""
 
-    tenant: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    tenant: str = Field(min_length=1, max_length=SLUG_MAX, pattern=SLUG_PATTERN)
     check_in: date
     phone_last4: str = Field(pattern=r"^[0-9]{4}$")
 
@@ -36,7 +37,9 @@ class LoginResponse(BaseModel):
     check_out: date
 
 
-@router.post("/login")
+@router.post(
+    "/login", responses=responses(NotAuthorized, NotFound, TooManyAttempts, *BODY, *COMMON)
+)
 async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> LoginResponse:
     """Exchange a reservation's check-in date and phone digits for a token."""
     settings = runtime.settings

@@ -3,7 +3,9 @@
 A plain ASGI middleware (not BaseHTTPMiddleware, which would buffer streamed answers).
 `X-Response-Time` and `Server-Timing` give the time until the headers were sent, with one
 entry per stage that had run by then; streamed answers carry their stages in their final
-event. The window and Prometheus get the time until the last byte.
+event. The window and Prometheus get the time until the last byte. Unless timings are
+public (`POSADA_EXPOSE_TIMINGS`; dev) only staff get those two headers: their stages tell a
+guest whether an answer came from a cache, that is, whether someone asked it before.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from posada.observe import context
 from posada.observe.context import RequestStats
 from posada.observe.prom import Metrics
+from posada.observe.staff import Exposure
 from posada.observe.window import RequestRecord, RequestWindow
 
 log = logging.getLogger("posada.requests")
+
+
+SLOW_CLIENT_ROUTE = "slow client (408)"
 
 
 def server_timing(stages: dict[str, float], total_ms: float) -> str:
@@ -43,8 +49,10 @@ class ObserveMiddleware:
         metrics: Metrics,
         slow_ms: float,
         n_plus_one_threshold: int,
+        exposure: Exposure | None = None,
     ) -> None:
         self.app = app
+        self.exposure = exposure or Exposure(public=True, admin_token=None)
         self.window = window
         self.metrics = metrics
         self.slow_ms = slow_ms
@@ -56,6 +64,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex[:16]
+        show = self.exposure.visible(scope["headers"])
         status = 500
         response_ms = 0.0
         with context.measure() as stats:
@@ -67,8 +76,9 @@ class ObserveMiddleware:
                     response_ms = stats.elapsed_ms()
                     headers = MutableHeaders(scope=message)
                     headers.append("X-Request-ID", request_id)
-                    headers.append("X-Response-Time", f"{response_ms:.3f}ms")
-                    headers.append("Server-Timing", server_timing(stats.stages, response_ms))
+                    if show:
+                        headers.append("X-Response-Time", f"{response_ms:.3f}ms")
+                        headers.append("Server-Timing", server_timing(stats.stages, response_ms))
                 await send(message)
 
             try:
@@ -81,6 +91,10 @@ class ObserveMiddleware:
     ) -> None:
         duration = stats.elapsed_ms()
         route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if status == 408:
+            # The client stopped sending (posada.limits): its wait is not the route's time,
+            # and 400 stalled logins would otherwise be the login route's P50.
+            route = SLOW_CLIENT_ROUTE
         repeated = [s for s, n in stats.statements.items() if n > self.n_plus_one_threshold]
         record = RequestRecord(
             request_id=request_id,

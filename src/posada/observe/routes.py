@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,31 +11,28 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from posada.deps import SettingsDep
 from posada.errors import Forbidden, NotAuthorized
 from posada.observe.prom import Metrics
+from posada.observe.staff import is_admin, is_local
 from posada.observe.window import RequestWindow
+from posada.openapi import COMMON, responses
 
 router = APIRouter(tags=["performance"])
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
 
 async def require_staff(request: Request, settings: SettingsDep) -> None:
-    """The admin Bearer token when one is set; otherwise a loopback client."""
+    """The admin Bearer token when one is set; otherwise a direct loopback client."""
+    headers = request.scope["headers"]
     if settings.admin_token is not None:
-        expected = settings.admin_token.get_secret_value()
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token, expected):
+        if not is_admin(headers, settings.admin_token):
             raise NotAuthorized("staff only: send the admin token as a Bearer token")
         return
-    host = request.client.host if request.client else ""
-    if host not in _LOOPBACK:
+    if not is_local(request.scope.get("client"), headers):
         raise Forbidden("staff only: set POSADA_ADMIN_TOKEN to read metrics remotely")
 
 
 Staff = Annotated[None, Depends(require_staff)]
 
 
-@router.get("/api/performance/metrics")
+@router.get("/api/performance/metrics", responses=responses(NotAuthorized, Forbidden, *COMMON))
 async def performance_metrics(
     request: Request,
     _: Staff,

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
 from posada.deps import RuntimeDep
+from posada.errors import NotFound
 from posada.observe import context as observe
+from posada.openapi import COMMON, responses
 from posada.runtime import Runtime
-from posada.tenants.service import get_tenant, list_public_units
+from posada.tenants.service import SLUG_MAX, SLUG_PATTERN, get_tenant, list_public_units
 
 router = APIRouter(prefix="/api/public", tags=["public"])
+
+# Checked before any query: a value the tenants table could not hold (a NUL, say) is a
+# 422 naming the field, never the database's error.
+Slug = Annotated[str, Path(min_length=1, max_length=SLUG_MAX, pattern=SLUG_PATTERN)]
+_RESPONSES = responses(NotFound, *COMMON) | {304: {"description": "unchanged (If-None-Match)"}}
 
 
 class HotelInfo(BaseModel):
@@ -65,8 +72,8 @@ async def _cached(
     return Response(entry.body, media_type="application/json", headers=headers)
 
 
-@router.get("/{slug}/info", response_model=HotelInfo)
-async def hotel_info(slug: str, request: Request, runtime: RuntimeDep) -> Response:
+@router.get("/{slug}/info", response_model=HotelInfo, responses=_RESPONSES)
+async def hotel_info(slug: Slug, request: Request, runtime: RuntimeDep) -> Response:
     """The hotel's public name; 404 for an unknown hotel."""
 
     async def load() -> tuple[int, Any]:
@@ -77,8 +84,8 @@ async def hotel_info(slug: str, request: Request, runtime: RuntimeDep) -> Respon
     return await _cached(request, runtime, f"info:{slug}", load)
 
 
-@router.get("/{slug}/units", response_model=list[UnitOut])
-async def hotel_units(slug: str, request: Request, runtime: RuntimeDep) -> Response:
+@router.get("/{slug}/units", response_model=list[UnitOut], responses=_RESPONSES)
+async def hotel_units(slug: Slug, request: Request, runtime: RuntimeDep) -> Response:
     """The hotel's units (name, type, capacity); 404 for an unknown hotel."""
 
     async def load() -> tuple[int, Any]:

@@ -23,6 +23,11 @@ class Tenant:
 
 _COLUMNS = "id, slug, name, knowledge_version"
 
+# What a slug may be (as the tenants table's CHECK says; 63 characters at most): routes
+# check a slug given to them against it before any query.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+SLUG_MAX = 63
+
 
 async def get_tenant(conn: AsyncConn, *, slug: str) -> Tenant:
     """The tenant with this slug, or NotFound."""

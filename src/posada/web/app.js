@@ -16,12 +16,16 @@ const TEXT = {
 
 const params = new URLSearchParams(location.search);
 const hotel = params.get("hotel") || location.hostname.split(".")[0];
+// The token opens the guest's door code: kept for this tab only (sessionStorage), gone
+// when it closes, never shared with other tabs or left on a shared device. The language
+// is no secret and outlives the tab.
 const store = {
-  get: (key) => localStorage.getItem(`posada:${hotel}:${key}`),
-  set: (key, value) => localStorage.setItem(`posada:${hotel}:${key}`, value),
-  drop: (key) => localStorage.removeItem(`posada:${hotel}:${key}`),
+  get: (key) => sessionStorage.getItem(`posada:${hotel}:${key}`),
+  set: (key, value) => sessionStorage.setItem(`posada:${hotel}:${key}`, value),
+  drop: (key) => sessionStorage.removeItem(`posada:${hotel}:${key}`),
 };
-let lang = store.get("lang") || (navigator.language || "es").slice(0, 2);
+const langKey = `posada:${hotel}:lang`;
+let lang = localStorage.getItem(langKey) || (navigator.language || "es").slice(0, 2);
 if (!TEXT[lang]) lang = "es";
 const $ = (id) => document.getElementById(id);
 
@@ -121,7 +125,7 @@ async function ask(question) {
 
 $("lang").addEventListener("click", () => {
   lang = lang === "es" ? "en" : "es";
-  store.set("lang", lang);
+  localStorage.setItem(langKey, lang);
   translate();
   show(Boolean(store.get("token")));
 });
