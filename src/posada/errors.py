@@ -6,7 +6,7 @@ PosadaError                 base; never raised itself
 ├── NotAuthorized  -> 401   missing, expired or forged token; wrong login
 ├── Forbidden      -> 403   a valid caller asking for what is not theirs (staff pages)
 ├── NotFound       -> 404   unknown tenant, conversation, unit
-├── TooManyAttempts -> 429  too many failed logins
+├── TooManyAttempts -> 429  too many logins or requests; `Retry-After` says when to retry
 └── Unavailable    -> 503   the database or model is not ready
 """
 
@@ -52,9 +52,13 @@ class NotFound(PosadaError):
 
 
 class TooManyAttempts(PosadaError):
-    """Too many failed attempts; try again later."""
+    """Too many attempts or requests; `retry_after_s` says when to try again."""
 
     status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class Unavailable(PosadaError):

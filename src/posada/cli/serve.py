@@ -34,4 +34,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
+        # Forwarded headers only from the configured proxies (uvicorn trusts 127.0.0.1
+        # by default): posada.limits.addresses.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
     )
