@@ -27,7 +27,7 @@ async def test_one_stay_over_its_rate_gets_429_while_another_is_answered(
 ) -> None:
     async with app_client(runtime, chat_token_burst=3, chat_token_per_minute=0.1) as http:
         coral = await log_in(http, await current_stay("coral"))
-        other = await log_in(http, await current_stay("ola"))
+        other = await log_in(http, await current_stay("caracola"))
         statuses = []
         for _ in range(5):
             response = await http.post("/api/guest/chat", json={"message": "wifi?"}, headers=coral)
@@ -46,7 +46,7 @@ async def test_one_address_over_its_rate_gets_429(
     runtime: Runtime, current_stay: StayFinder
 ) -> None:
     async with app_client(runtime, chat_address_burst=3, chat_address_per_minute=0.1) as http:
-        guests = [await log_in(http, await current_stay(u)) for u in ("coral", "ola")]
+        guests = [await log_in(http, await current_stay(u)) for u in ("coral", "caracola")]
         statuses = [
             (
                 await http.post("/api/guest/chat", json={"message": "wifi?"}, headers=guests[n % 2])
@@ -82,7 +82,7 @@ async def test_streams_past_the_bound_get_429(runtime: Runtime, current_stay: St
         rt = with_settings(_with_llm(runtime, slow))
         async with app_client(rt, chat_streams_per_token=1) as http:
             auth = await log_in(http, await current_stay("coral"))
-            other = await log_in(http, await current_stay("ola"))
+            other = await log_in(http, await current_stay("caracola"))
 
             async def stream(headers: dict[str, str]) -> int:
                 body = {"message": SPA}
