@@ -8,6 +8,7 @@ each process.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -36,6 +37,7 @@ class ChatLimits:
         per_hour = settings.chat_llm_per_conversation_hour
         self.llm_limit = Limit(burst=per_hour, per_hour=per_hour)
         self._max_streams = settings.chat_streams_per_token
+        self.reject_delay_s = settings.chat_reject_delay_ms / 1000
         self._streams: dict[tuple[int, int], int] = {}
 
     async def admit(self, *, guest: GuestClaims, address: str) -> None:
@@ -91,7 +93,13 @@ async def admitted_guest(request: Request, guest: GuestDep) -> GuestClaims:
     """The verified guest, once their request is within the chat rate limits."""
     limits: ChatLimits = request.app.state.chat_limits
     address = client_address(request, trusted=request.app.state.trusted_proxies)
-    await limits.admit(guest=guest, address=address)
+    try:
+        await limits.admit(guest=guest, address=address)
+    except TooManyAttempts:
+        # A client that ignores Retry-After and asks again at once would spend the other
+        # guests' CPU on its 429s; each waits a little (a sleeping request costs nothing).
+        await asyncio.sleep(limits.reject_delay_s)
+        raise
     return guest
 
 
