@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from asyncio.subprocess import PIPE
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,7 +16,7 @@ from posada.guests.conversations import record_exchange
 from posada.guests.tokens import GuestClaims, issue_token, verify_token
 from posada.runtime import Runtime
 from tests.abuse_helpers import Hotel, app_client, import_stays, login_body, make_hotel
-from tests.conftest import run_cli
+from tests.conftest import CliResult
 
 GONE = "this reservation is no longer valid; please log in again"
 
@@ -127,14 +129,22 @@ async def test_cli_revokes_a_stays_tokens(runtime: Runtime, hotel: Hotel) -> Non
             "POSADA_DATA_DIR": str(runtime.settings.data_dir),
         }
         args = ("reservations", "revoke", "--tenant", hotel.tenant.slug, "--ref")
-        # A command runs its own event loop: off this one.
-        done = await asyncio.to_thread(run_cli, env, *args, "A")
+        done = await _posada(env, *args, "A")
         assert done.returncode == 0, done.stderr
         assert await _reads(http, auth, mine) == [401, 401]
-        missing = run_cli(
-            env, "reservations", "revoke", "--tenant", hotel.tenant.slug, "--ref", "Z"
-        )
-        assert missing.returncode == 1
+        missing = await _posada(env, *args, "Z")
+        assert missing.returncode == 1, missing.stderr
+        assert "has no reservation" in missing.stderr, missing.stderr
+
+
+async def _posada(env: dict[str, str], *args: str) -> CliResult:
+    """`posada ARGS` as a real process (it must also end: at most two minutes)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "posada", *args, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return CliResult(process.returncode, out.decode(), err.decode())
 
 
 def test_a_token_is_not_valid_before_the_login_window() -> None:
