@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from posada.app import create_app
-from posada.bench.servers import free_port, run_server
+from posada.bench.servers import UNLIMITED, free_port, run_server
 from posada.cli import app as cli_app
 from posada.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
@@ -30,6 +31,9 @@ from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+_UNLIMITED_SETTINGS: dict[str, Any] = {
+    k.removeprefix("POSADA_").lower(): int(v) for k, v in UNLIMITED.items()
+}
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +49,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         embedding_cache=False,
         answer_cache=False,
         semantic_cache=False,
+        # The abuse limits would make a test's answers depend on the requests before it;
+        # tests/test_abuse.py sets its own.
+        **_UNLIMITED_SETTINGS,
     )
 
 
@@ -207,6 +214,7 @@ def posada_env(runtime: Runtime, env: dict[str, str] | None = None) -> dict[str,
         "POSADA_EMBEDDING_CACHE": "false",
         "POSADA_ANSWER_CACHE": "false",
         "POSADA_SEMANTIC_CACHE": "false",
+        **UNLIMITED,
         **(env or {}),
     }
 

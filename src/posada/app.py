@@ -20,12 +20,15 @@ from starlette.exceptions import HTTPException
 from posada.answers.routes import router as answers_router
 from posada.cache.warm import warm_embeddings
 from posada.config import Settings
-from posada.errors import PosadaError
+from posada.errors import PosadaError, TooManyAttempts
 from posada.guests.conversation_routes import router as conversations_router
 from posada.guests.routes import router as guests_router
 from posada.guests.throttle import LoginThrottle
 from posada.health import router as health_router
-from posada.limits import LimitsMiddleware
+from posada.limits.addresses import parse_networks
+from posada.limits.buckets import Buckets, LocalBuckets, PostgresBuckets, RedisBuckets
+from posada.limits.chat import ChatLimits
+from posada.limits.http import LimitsMiddleware
 from posada.observe.middleware import ObserveMiddleware
 from posada.observe.prom import Metrics
 from posada.observe.routes import router as observe_router
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 yield
                 return
             app.state.runtime = await Runtime.open(settings)
+            _install_limits(app, settings, app.state.runtime)
             _freeze_startup_objects()
             warming = None
             if settings.cache_warm_on_start and settings.embedding_cache:
@@ -90,11 +94,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
     )
-    app.state.login_throttle = LoginThrottle(
-        max_failures=settings.login_max_failures, window_s=settings.login_window_minutes * 60
-    )
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     if runtime is not None:
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
+        _install_limits(app, settings, runtime)
     app.state.window = RequestWindow(settings.request_window_size)
     app.state.metrics = Metrics()
     # The app's own settings decide (tests give an app other settings than its runtime's).
@@ -137,6 +140,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     _install_error_handlers(app)
     return app
+
+
+def _install_limits(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
+    """The login throttle and chat limits over the runtime's Redis and database.
+
+    Logins are counted in Redis, or PostgreSQL (also while Redis is down), never in this
+    process alone; chat requests in Redis, or in each process (README, "Abuse limits").
+    """
+    database = PostgresBuckets(runtime.pool)
+    shared = runtime.caches.shared
+    logins: Buckets = RedisBuckets(shared, fallback=database) if shared.configured else database
+    local = LocalBuckets()
+    chats: Buckets = RedisBuckets(shared, fallback=local) if shared.configured else local
+    app.state.login_throttle = LoginThrottle(logins, settings)
+    app.state.chat_limits = ChatLimits(chats, settings)
 
 
 def _freeze_startup_objects() -> None:
@@ -183,7 +201,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         cause = exc.__cause__
         if isinstance(cause, PosadaError):
-            # Raised while FastAPI read the body (posada.limits: too large, stalled).
+            # Raised while FastAPI read the body (posada.limits.http: too large, stalled).
             return _posada_response(cause)
         if exc.status_code == 400 and cause is not None:
             # A body FastAPI could not parse: invalid UTF-8, nesting too deep for the JSON
@@ -214,6 +232,8 @@ def _posada_response(exc: PosadaError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
     if exc.status_code == 503:
         headers["Retry-After"] = RETRY_UNAVAILABLE_S
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers)
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from posada.errors import ConfigurationError
 
@@ -65,9 +66,31 @@ class Settings(BaseSettings):
         default=2, ge=0, description="days before check-in a guest may already log in"
     )
 
-    # Failed logins allowed per hotel and client address within the window, before 429.
-    login_max_failures: int = Field(default=10, ge=1)
-    login_window_minutes: int = Field(default=15, ge=1)
+    # Abuse limits (README, "Abuse limits"). Proxies whose X-Forwarded-For is believed:
+    # IPs or CIDRs, comma-separated; none by default (the socket's address is the client).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Login attempts counted before the lookup, per hotel and check-in date (what is being
+    # guessed): at most burst + per_hour * T in any T hours, from however many addresses.
+    # From the `free`-th on, each waits `backoff_s`, doubling, at most `backoff_max_s`.
+    login_stay_burst: int = Field(default=10, ge=1)
+    login_stay_per_hour: float = Field(default=5, gt=0)
+    login_stay_free: int = Field(default=5, ge=1)
+    login_backoff_s: float = Field(default=2, ge=0)
+    login_backoff_max_s: float = Field(default=900, ge=0)
+    # ... and per hotel and client address: generous, as a hotel's guests share its Wi-Fi.
+    login_address_burst: int = Field(default=60, ge=1)
+    login_address_per_hour: float = Field(default=60, gt=0)
+    # Chat and stream requests per stay (all its tokens) and per hotel and client address.
+    chat_token_burst: int = Field(default=10, ge=1)
+    chat_token_per_minute: float = Field(default=6, gt=0)
+    chat_address_burst: int = Field(default=120, ge=1)
+    chat_address_per_minute: float = Field(default=120, gt=0)
+    # LLM answers per conversation per hour; past it the guest is answered without an LLM.
+    chat_llm_per_conversation_hour: int = Field(default=30, ge=1)
+    chat_streams_per_token: int = Field(default=2, ge=1, description="open streams per stay")
+    # A refused chat request is answered after this long: a flooder that ignores
+    # Retry-After then sends a few requests a second per connection, not hundreds.
+    chat_reject_delay_ms: float = Field(default=500, ge=0, le=5000)
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -185,7 +208,7 @@ class Settings(BaseSettings):
     # Testing the budget: milliseconds added to a pipeline stage (a deliberately slow build).
     stage_delay_ms: dict[str, float] = Field(default_factory=dict)
 
-    # Limits (posada.limits). A body over max_body_bytes gets 413 as it streams in, before
+    # Limits (posada.limits.http). A body over max_body_bytes gets 413 as it streams in, before
     # parsing or auth; headers over max_header_bytes or max_headers get 431; a body that
     # stalls for body_timeout_s between two pieces, or headers not complete header_timeout_s
     # after the connection or the request began, get 408 and the connection is closed.
@@ -208,6 +231,19 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry).strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"trusted proxy {entry!r} is not an IP or CIDR") from exc
+        return value
 
     @model_validator(mode="after")
     def _apply_profile(self) -> Settings:

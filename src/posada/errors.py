@@ -6,10 +6,10 @@ PosadaError                 base; never raised itself
 ├── NotAuthorized  -> 401   missing, expired or forged token; wrong login
 ├── Forbidden      -> 403   a valid caller asking for what is not theirs (staff pages)
 ├── NotFound       -> 404   unknown tenant, conversation, unit
-├── RequestTimeout -> 408   a body that stalls, headers that never end (posada.limits)
+├── RequestTimeout -> 408   a body that stalls, headers that never end (posada.limits.http)
 ├── PayloadTooLarge -> 413  a body over POSADA_MAX_BODY_BYTES
 ├── HeadersTooLarge -> 431  headers over POSADA_MAX_HEADER_BYTES or POSADA_MAX_HEADERS
-├── TooManyAttempts -> 429  too many failed logins
+├── TooManyAttempts -> 429  too many logins or requests; `Retry-After` says when to retry
 └── Unavailable    -> 503   the database or model is not ready
 """
 
@@ -73,9 +73,13 @@ class HeadersTooLarge(PosadaError):
 
 
 class TooManyAttempts(PosadaError):
-    """Too many failed attempts; try again later."""
+    """Too many attempts or requests; `retry_after_s` says when to try again."""
 
     status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class Unavailable(PosadaError):

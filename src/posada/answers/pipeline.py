@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +114,8 @@ class Done:
 
 
 PipelineEvent = Meta | Delta | Done
+# Asked (with the conversation's id) before an LLM answers: may it? No: answer without one.
+LlmAllowance = Callable[[int], Awaitable[bool]]
 
 
 class StageTimer:
@@ -155,8 +157,13 @@ async def answer_events(
     guest: GuestClaims | None = None,
     conversation_id: int | None = None,
     hotel: str = "the hotel",
+    llm_allowed: LlmAllowance | None = None,
 ) -> AsyncGenerator[PipelineEvent, None]:
-    """Meta, then the answer's text as Deltas, then Done; stores it when a guest asks."""
+    """Meta, then the answer's text as Deltas, then Done; stores it when a guest asks.
+
+    `llm_allowed` caps a conversation's LLM answers: refused, the guest gets the FAQ or
+    extractive answer instead (never an error).
+    """
     timer = StageTimer()
     pool, settings = runtime.pool, runtime.settings
     history: list[ChatMessage] = []
@@ -264,9 +271,14 @@ async def answer_events(
     passages = [h for h in retrieved.chunks if is_relevant(h, settings, language=language)]
     if not settings.llm_needs_context:
         passages = retrieved.chunks  # the naive system sends whatever it found
+    use_llm = bool(runtime.chat_models and draft.layer != "faq" and passages)
+    if use_llm and llm_allowed is not None and conversation_id is not None:
+        use_llm = await llm_allowed(conversation_id)
+        if not use_llm:
+            log.info("conversation %s is over its LLM cap; answering without one", conversation_id)
     try:
         with timer.stage("generate"):
-            if runtime.chat_models and draft.layer != "faq" and passages:
+            if use_llm:
                 async with aclosing(
                     _generate(runtime, answer, draft, question, passages, history, hotel)
                 ) as events:
@@ -544,6 +556,7 @@ async def answer_question(
     guest: GuestClaims | None = None,
     conversation_id: int | None = None,
     hotel: str = "the hotel",
+    llm_allowed: LlmAllowance | None = None,
 ) -> Answer:
     """The whole answer at once (the non-streaming endpoint and `posada ask`)."""
     async for event in answer_events(
@@ -553,6 +566,7 @@ async def answer_question(
         guest=guest,
         conversation_id=conversation_id,
         hotel=hotel,
+        llm_allowed=llm_allowed,
     ):
         if isinstance(event, Done):
             return event.answer

@@ -7,14 +7,24 @@ import logging
 from collections.abc import AsyncIterator
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
+from starlette.background import BackgroundTask
 
-from posada.answers.pipeline import Answer, Meta, PipelineEvent, answer_events, answer_question
-from posada.deps import GuestDep, RuntimeDep, TimingsVisible
+from posada.answers.pipeline import (
+    Answer,
+    LlmAllowance,
+    Meta,
+    PipelineEvent,
+    answer_events,
+    answer_question,
+)
+from posada.deps import RuntimeDep, TimingsVisible
 from posada.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
+from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Visibility
+from posada.limits.chat import AdmittedGuestDep, ChatLimits
 from posada.observe import context as observe
 from posada.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.providers.llm import Delta
@@ -123,9 +133,20 @@ def _response(answer: Answer, *, visible: bool) -> ChatResponse:
     )
 
 
+def _llm_allowance(limits: ChatLimits, guest: GuestClaims) -> LlmAllowance:
+    async def allowed(conversation_id: int) -> bool:
+        return await limits.llm_allowed(tenant_id=guest.tenant_id, conversation_id=conversation_id)
+
+    return allowed
+
+
 @router.post("/chat", response_model_exclude_unset=True, responses=responses(*_RAISES))
 async def chat(
-    body: ChatRequest, guest: GuestDep, runtime: RuntimeDep, visible: TimingsVisible
+    body: ChatRequest,
+    guest: AdmittedGuestDep,
+    runtime: RuntimeDep,
+    request: Request,
+    visible: TimingsVisible,
 ) -> ChatResponse:
     """Answer a guest's question from their hotel's knowledge, all at once."""
     answer = await answer_question(
@@ -134,6 +155,7 @@ async def chat(
         question=body.message,
         guest=guest,
         conversation_id=body.conversation_id,
+        llm_allowed=_llm_allowance(request.app.state.chat_limits, guest),
     )
     return _response(answer, visible=visible)
 
@@ -160,19 +182,31 @@ def _sse(event: str, data: object) -> bytes:
     },
 )
 async def chat_stream(
-    body: ChatRequest, guest: GuestDep, runtime: RuntimeDep, visible: TimingsVisible
+    body: ChatRequest,
+    guest: AdmittedGuestDep,
+    runtime: RuntimeDep,
+    request: Request,
+    visible: TimingsVisible,
 ) -> EventStream:
     """The same answer as Server-Sent Events: `meta`, `delta`s, then `done` (or `error`)."""
+    limits: ChatLimits = request.app.state.chat_limits
+    # Held from here until the stream ends (or fails to start): 429 past the stay's bound.
+    slot = limits.open_stream(guest)
     events = answer_events(
         runtime=runtime,
         visibility=Visibility(tenant_id=guest.tenant_id, unit_id=guest.unit_id),
         question=body.message,
         guest=guest,
         conversation_id=body.conversation_id,
+        llm_allowed=_llm_allowance(limits, guest),
     )
     # Store the question (and check the conversation) before the response starts, so that
     # a wrong conversation or a stale token is a plain 404/401, not an event.
-    first = await anext(events)
+    try:
+        first = await anext(events)
+    except BaseException:
+        slot.release()
+        raise
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -200,10 +234,15 @@ async def chat_stream(
         finally:
             # A guest who leaves cancels this task; close the pipeline now (it keeps the
             # partial answer and stops the upstream) rather than whenever it is collected.
-            with anyio.CancelScope(shield=True):
-                await events.aclose()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await events.aclose()
+            finally:
+                slot.release()
 
     return EventStream(
         stream(),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # Also when the body never started (the client left first).
+        background=BackgroundTask(slot.release),
     )

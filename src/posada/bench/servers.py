@@ -114,11 +114,25 @@ def fake_llm(
         yield Running(f"{root}/v1", process.pid)
 
 
+# The benchmarks measure speed: their simulated guests (many sessions per stay, all from
+# 127.0.0.1) must not meet the abuse limits, unless a run sets them itself.
+UNLIMITED = {
+    "POSADA_LOGIN_STAY_BURST": "1000000",
+    "POSADA_LOGIN_STAY_FREE": "1000000",
+    "POSADA_LOGIN_ADDRESS_BURST": "1000000",
+    "POSADA_CHAT_TOKEN_BURST": "1000000",
+    "POSADA_CHAT_ADDRESS_BURST": "1000000",
+    "POSADA_CHAT_LLM_PER_CONVERSATION_HOUR": "1000000",
+    "POSADA_CHAT_STREAMS_PER_TOKEN": "1000000",
+}
+
+
 @contextmanager
 def posada_server(*, env: dict[str, str], log: Path, workers: int = 1) -> Iterator[Running]:
     """`posada serve` with this environment; yields its base URL once ready."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = ["serve", "--port", str(port), "--workers", str(workers)]
+    env = {**UNLIMITED, **env}
     with run_server(args, env=env, ready=f"{url}/readyz", log=log) as p:
         yield Running(url, p.pid)

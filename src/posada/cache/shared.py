@@ -45,6 +45,7 @@ class SharedCache:
                 health_check_interval=0,
             )
         self._retry_after_s = retry_after_s
+        self._scripts: dict[str, Any] = {}
         self._down_until = 0.0
         self._down = False
         self.failures = 0
@@ -119,6 +120,23 @@ class SharedCache:
             return False
         self._worked()
         return True
+
+    async def run_script(
+        self, script: str, *, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any | None:
+        """Run a Lua script on prefixed `keys`; None when Redis is unusable (callers fall back)."""
+        if self._client is None or not self.available:
+            return None
+        registered = self._scripts.get(script)
+        if registered is None:
+            registered = self._scripts[script] = self._client.register_script(script)
+        try:
+            result = await registered(keys=[self._prefix + k for k in keys], args=list(args))
+        except Exception as exc:
+            self._failed("EVALSHA", exc)
+            return None
+        self._worked()
+        return result
 
     async def clear(self) -> int:
         """Delete every key under this prefix (the benchmark's fresh start); how many."""

@@ -9,7 +9,7 @@ import typer
 
 from posada.cli._common import console, run_with_runtime
 from posada.errors import InvalidInput
-from posada.guests.service import ImportReport, import_reservations
+from posada.guests.service import ImportReport, import_reservations, revoke_tokens
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant
 
@@ -43,3 +43,21 @@ def import_csv(
 
     report = run_with_runtime(work)
     typer.echo(f"{report.inserted} new, {report.updated} updated")
+
+
+@app.command("revoke")
+def revoke(
+    tenant: Annotated[str, typer.Option(help="the hotel's slug")],
+    ref: Annotated[str, typer.Option(help="the reservation's external_ref")],
+) -> None:
+    """Refuse every token issued so far for one stay (the guest may log in again)."""
+
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.pool.connection() as conn:
+            hotel = await get_tenant(conn, slug=tenant)
+            return await revoke_tokens(conn, tenant_id=hotel.id, external_ref=ref)
+
+    if not run_with_runtime(work):
+        console.print(f"[red]error:[/red] {tenant} has no reservation {ref!r}")
+        raise typer.Exit(1)
+    typer.echo(f"revoked the tokens of {ref}")

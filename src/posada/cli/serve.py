@@ -13,7 +13,7 @@ import uvicorn
 
 from posada.cli._common import load_settings
 from posada.db.embedded import start_embedded
-from posada.limits import uvicorn_options
+from posada.limits.http import uvicorn_options
 
 
 def serve(
@@ -46,6 +46,10 @@ def serve(
         # SIGTERM: stop accepting, let requests in flight finish for this long, then cut
         # what still runs (a streamed answer is stored as incomplete) and close the runtime.
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # Forwarded headers only from the configured proxies (uvicorn trusts 127.0.0.1
+        # by default): posada.limits.addresses.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
         **uvicorn_options(settings),
     )
 

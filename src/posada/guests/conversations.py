@@ -15,12 +15,30 @@ from posada.errors import NotAuthorized, NotFound
 from posada.guests.tokens import GuestClaims
 from posada.providers.llm import ChatMessage
 
-# The guest's stay still holds (not cancelled, same unit: a token outlives an import that
-# moves or cancels a stay), and the conversation is created or is this guest's.
-_STAY_AND_CONVERSATION = """guest AS (
-    SELECT id FROM reservations
-    WHERE id = %(reservation)s AND tenant_id = %(tenant)s AND unit_id = %(unit)s
-      AND status <> 'cancelled'),
+# The token's stay still holds (a token outlives an import that moves or cancels a stay):
+# not cancelled, the same unit, not over (noon the day after check-out, the token expiry's
+# rule, against a check-out moved earlier), and the token not revoked (issued at or after
+# `tokens_valid_after`). Every query of a guest's data puts it in its own statement.
+STAY_HOLDS = """r.id = %(reservation)s AND r.tenant_id = %(tenant)s AND r.unit_id = %(unit)s
+      AND r.status <> 'cancelled'
+      AND now() < (r.check_out + 1)::timestamp AT TIME ZONE 'UTC' + interval '12 hours'
+      AND to_timestamp(%(iat)s::float8) >= coalesce(r.tokens_valid_after, '-infinity')"""
+STAY_GONE = "this reservation is no longer valid; please log in again"
+
+
+def stay_params(guest: GuestClaims) -> dict[str, object]:
+    """The parameters of STAY_HOLDS for this guest's token."""
+    return {
+        "tenant": guest.tenant_id,
+        "reservation": guest.reservation_id,
+        "unit": guest.unit_id,
+        "iat": guest.issued_at,
+    }
+
+
+# The stay holds, and the conversation is created or is this guest's.
+_STAY_AND_CONVERSATION = f"""guest AS (
+    SELECT r.id FROM reservations r WHERE {STAY_HOLDS}),
 created AS (
     INSERT INTO conversations (tenant_id, reservation_id)
     SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
@@ -29,7 +47,7 @@ owned AS (
     UPDATE conversations SET updated_at = now()
     WHERE id = %(conversation)s AND tenant_id = %(tenant)s
       AND reservation_id = (SELECT id FROM guest)
-    RETURNING id)"""
+    RETURNING id)"""  # noqa: S608 (constants only)
 
 
 @dataclass(frozen=True)
@@ -70,9 +88,7 @@ async def record_guest_message(
                            AND m.tenant_id = %(tenant)s
                          ORDER BY m.id DESC LIMIT %(turns)s) recent)""",  # noqa: S608 (constants only)
         {
-            "tenant": guest.tenant_id,
-            "reservation": guest.reservation_id,
-            "unit": guest.unit_id,
+            **stay_params(guest),
             "conversation": conversation_id,
             "content": content,
             "turns": history_turns,
@@ -81,7 +97,7 @@ async def record_guest_message(
     row = await cur.fetchone()
     assert row is not None
     if not row[0]:
-        raise NotAuthorized("this reservation is no longer valid; please log in again")
+        raise NotAuthorized(STAY_GONE)
     if row[1] is None:
         raise NotFound("no such conversation")
     return Recorded(int(row[1]), str(row[2]), alternate_turns(row[3]))
@@ -207,9 +223,7 @@ async def record_exchange(
                   -- wait for the disk (a crash may lose the last few hundred ms of them).
                   set_config('synchronous_commit', 'off', true)""",  # noqa: S608 (constants only)
         {
-            "tenant": guest.tenant_id,
-            "reservation": guest.reservation_id,
-            "unit": guest.unit_id,
+            **stay_params(guest),
             "conversation": conversation_id,
             "question": question,
             "answer": answer,
@@ -222,7 +236,7 @@ async def record_exchange(
     row = await cur.fetchone()
     assert row is not None
     if not row[0]:
-        raise NotAuthorized("this reservation is no longer valid; please log in again")
+        raise NotAuthorized(STAY_GONE)
     if row[1] is None:
         raise NotFound("no such conversation")
     return int(row[1])
@@ -231,25 +245,31 @@ async def record_exchange(
 async def list_conversations(
     conn: AsyncConn, *, guest: GuestClaims, before: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    """The guest's conversations, newest first, `limit` at a time (keyset: ids below `before`)."""
+    """The guest's conversations, newest first, `limit` at a time (keyset: ids below `before`);
+    NotAuthorized once the stay no longer holds (checked in the same statement)."""
     cur = await conn.execute(
-        """SELECT c.id, c.created_at, c.updated_at,
-                  (SELECT content FROM messages m WHERE m.conversation_id = c.id
-                   ORDER BY m.id LIMIT 1) AS first_message
-           FROM conversations c
-           WHERE c.tenant_id = %(tenant)s AND c.reservation_id = %(reservation)s
-             AND (%(before)s::bigint IS NULL OR c.id < %(before)s)
-           ORDER BY c.id DESC LIMIT %(limit)s""",
-        {
-            "tenant": guest.tenant_id,
-            "reservation": guest.reservation_id,
-            "before": before,
-            "limit": limit,
-        },
+        f"""WITH guest AS (SELECT r.id FROM reservations r WHERE {STAY_HOLDS})
+           SELECT EXISTS (SELECT 1 FROM guest), c.id, c.created_at, c.updated_at,
+                  c.first_message
+           FROM (SELECT 1) one
+           LEFT JOIN LATERAL (
+               SELECT c.id, c.created_at, c.updated_at,
+                      (SELECT content FROM messages m WHERE m.conversation_id = c.id
+                       ORDER BY m.id LIMIT 1) AS first_message
+               FROM conversations c
+               WHERE c.tenant_id = %(tenant)s AND c.reservation_id = (SELECT id FROM guest)
+                 AND (%(before)s::bigint IS NULL OR c.id < %(before)s)
+               ORDER BY c.id DESC LIMIT %(limit)s) c ON true
+           ORDER BY c.id DESC""",  # noqa: S608 (constants only)
+        {**stay_params(guest), "before": before, "limit": limit},
     )
+    rows = await cur.fetchall()
+    if not rows or not rows[0][0]:
+        raise NotAuthorized(STAY_GONE)
     return [
-        {"id": r[0], "created_at": r[1], "updated_at": r[2], "title": (r[3] or "")[:80]}
-        for r in await cur.fetchall()
+        {"id": r[1], "created_at": r[2], "updated_at": r[3], "title": (r[4] or "")[:80]}
+        for r in rows
+        if r[1] is not None
     ]
 
 
@@ -257,40 +277,38 @@ async def list_messages(
     conn: AsyncConn, *, guest: GuestClaims, conversation_id: int, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """One of the guest's conversations, oldest first (keyset: ids above `after`); NotFound if
-    it is not theirs."""
+    it is not theirs, NotAuthorized once the stay no longer holds (in the same statement)."""
     cur = await conn.execute(
-        """SELECT c.id, m.id, m.role, m.content, m.layer, m.model, m.sources, m.incomplete,
-                  m.created_at
-           FROM conversations c
+        f"""WITH guest AS (SELECT r.id FROM reservations r WHERE {STAY_HOLDS})
+           SELECT EXISTS (SELECT 1 FROM guest), c.id, m.id, m.role, m.content, m.layer,
+                  m.model, m.sources, m.incomplete, m.created_at
+           FROM (SELECT 1) one
+           LEFT JOIN conversations c
+             ON c.id = %(conversation)s AND c.tenant_id = %(tenant)s
+            AND c.reservation_id = (SELECT id FROM guest)
            LEFT JOIN LATERAL (
                SELECT * FROM messages m WHERE m.conversation_id = c.id
                  AND (%(after)s::bigint IS NULL OR m.id > %(after)s)
                ORDER BY m.id LIMIT %(limit)s) m ON true
-           WHERE c.id = %(conversation)s AND c.tenant_id = %(tenant)s
-             AND c.reservation_id = %(reservation)s
-           ORDER BY m.id""",
-        {
-            "tenant": guest.tenant_id,
-            "reservation": guest.reservation_id,
-            "conversation": conversation_id,
-            "after": after,
-            "limit": limit,
-        },
+           ORDER BY m.id""",  # noqa: S608 (constants only)
+        {**stay_params(guest), "conversation": conversation_id, "after": after, "limit": limit},
     )
     rows = await cur.fetchall()
-    if not rows:
+    if not rows or not rows[0][0]:
+        raise NotAuthorized(STAY_GONE)
+    if rows[0][1] is None:
         raise NotFound("no such conversation")
     return [
         {
-            "id": r[1],
-            "role": r[2],
-            "content": r[3],
-            "layer": r[4],
-            "model": r[5],
-            "sources": r[6] or [],
-            "incomplete": r[7],
-            "created_at": r[8],
+            "id": r[2],
+            "role": r[3],
+            "content": r[4],
+            "layer": r[5],
+            "model": r[6],
+            "sources": r[7] or [],
+            "incomplete": r[8],
+            "created_at": r[9],
         }
         for r in rows
-        if r[1] is not None
+        if r[2] is not None
     ]

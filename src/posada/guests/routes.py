@@ -1,16 +1,18 @@
-"""Guest login."""
+"""Guest login and logout."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from posada.deps import RuntimeDep
+from posada.deps import GuestDep, RuntimeDep
 from posada.errors import NotAuthorized, NotFound, TooManyAttempts
-from posada.guests.service import log_in
+from posada.guests.conversations import STAY_GONE
+from posada.guests.service import log_in, revoke_tokens
 from posada.guests.throttle import LoginThrottle
+from posada.limits.addresses import client_address
 from posada.openapi import BODY, COMMON, responses
 from posada.tenants.service import SLUG_MAX, SLUG_PATTERN, get_tenant
 
@@ -44,24 +46,22 @@ async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> Lo
     """Exchange a reservation's check-in date and phone digits for a token."""
     settings = runtime.settings
     throttle: LoginThrottle = request.app.state.login_throttle
-    key = f"{body.tenant}|{request.client.host if request.client else '?'}"
-    throttle.check(key)
+    address = client_address(request, trusted=request.app.state.trusted_proxies)
     async with runtime.pool.connection() as conn:
         tenant = await get_tenant(conn, slug=body.tenant)
-        try:
-            result = await log_in(
-                conn,
-                tenant=tenant,
-                check_in=body.check_in,
-                phone_last4=body.phone_last4,
-                secret=settings.signing_secret,
-                ttl=timedelta(hours=settings.jwt_ttl_hours),
-                days_before=settings.login_days_before,
-            )
-        except NotAuthorized:
-            throttle.failed(key)
-            raise
-    throttle.succeeded(key)
+    # Counted before the lookup, so that concurrent guesses cannot pass a count together.
+    slots = await throttle.reserve(tenant_id=tenant.id, check_in=body.check_in, address=address)
+    async with runtime.pool.connection() as conn:
+        result = await log_in(
+            conn,
+            tenant=tenant,
+            check_in=body.check_in,
+            phone_last4=body.phone_last4,
+            secret=settings.signing_secret,
+            ttl=timedelta(hours=settings.jwt_ttl_hours),
+            days_before=settings.login_days_before,
+        )
+    await throttle.succeeded(slots)
     return LoginResponse(
         token=result.token,
         expires_at=result.expires_at,
@@ -70,3 +70,13 @@ async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> Lo
         check_in=result.check_in,
         check_out=result.check_out,
     )
+
+
+@router.post("/logout", status_code=204, responses=responses(NotAuthorized, *COMMON, invalid=False))
+async def logout(guest: GuestDep, runtime: RuntimeDep) -> Response:
+    """Revoke every token of the caller's stay issued until now (this one included)."""
+    async with runtime.pool.connection() as conn:
+        revoked = await revoke_tokens(conn, tenant_id=guest.tenant_id, guest=guest)
+    if not revoked:
+        raise NotAuthorized(STAY_GONE)
+    return Response(status_code=204)

@@ -51,7 +51,8 @@ async def log_in(
     """A token for the guest whose current (or imminent) stay matches; NotAuthorized otherwise."""
     today = today or date.today()
     cur = await conn.execute(
-        """SELECT r.id, r.unit_id, r.guest_name, u.name, r.check_in, r.check_out
+        """SELECT r.id, r.unit_id, r.guest_name, u.name, r.check_in, r.check_out,
+                  extract(epoch FROM now())::float8
            FROM reservations r JOIN units u ON u.id = r.unit_id
            WHERE r.tenant_id = %(tenant)s AND r.check_in = %(check_in)s
              AND r.phone_last4 = %(phone)s AND r.status <> 'cancelled'
@@ -69,11 +70,13 @@ async def log_in(
     if row is None:
         # One message for every failure, so a caller cannot learn which field was wrong.
         raise NotAuthorized("no current reservation matches that check-in date and phone number")
-    reservation_id, unit_id, guest_name, unit_name, res_check_in, res_check_out = row
-    claims = GuestClaims(tenant.id, tenant.slug, reservation_id, unit_id)
+    reservation_id, unit_id, guest_name, unit_name, res_check_in, res_check_out, now = row
+    # Issued at the database's clock: the one `tokens_valid_after` (a revocation) is set by.
+    claims = GuestClaims(tenant.id, tenant.slug, reservation_id, unit_id, issued_at=now)
     expires = token_expiry(check_out=datetime.combine(res_check_out, time(), tzinfo=UTC), ttl=ttl)
+    opens = datetime.combine(res_check_in - timedelta(days=days_before), time(), tzinfo=UTC)
     return Login(
-        issue_token(claims, secret=secret, expires_at=expires),
+        issue_token(claims, secret=secret, expires_at=expires, not_before=opens),
         expires,
         guest_name,
         unit_name,
@@ -174,3 +177,35 @@ async def import_reservations(conn: AsyncConn, *, tenant: Tenant, csv_text: str)
     )
     inserted = sum(1 for (fresh,) in await cur.fetchall() if fresh)
     return ImportReport(inserted=inserted, updated=len(values) - inserted)
+
+
+async def revoke_tokens(
+    conn: AsyncConn,
+    *,
+    tenant_id: int,
+    external_ref: str | None = None,
+    guest: GuestClaims | None = None,
+) -> bool:
+    """Refuse every token of one stay issued until now (by its reference, or the caller's own).
+
+    With `guest`, only a token still valid may revoke (logout); False when nothing matched.
+    """
+    if (external_ref is None) == (guest is None):
+        raise ValueError("name the stay by its reference or by the guest's token, not both")
+    cur = await conn.execute(
+        """UPDATE reservations SET tokens_valid_after = now(), updated_at = now()
+           WHERE tenant_id = %(tenant)s
+             AND (%(ref)s::text IS NULL OR external_ref = %(ref)s)
+             AND (%(reservation)s::bigint IS NULL OR
+                  (id = %(reservation)s AND unit_id = %(unit)s AND
+                   to_timestamp(%(iat)s) >= coalesce(tokens_valid_after, '-infinity')))
+           RETURNING id""",
+        {
+            "tenant": tenant_id,
+            "ref": external_ref,
+            "reservation": guest.reservation_id if guest else None,
+            "unit": guest.unit_id if guest else None,
+            "iat": guest.issued_at if guest else 0.0,
+        },
+    )
+    return await cur.fetchone() is not None

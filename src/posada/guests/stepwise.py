@@ -14,7 +14,14 @@ from typing import Any
 
 from posada.db.pool import AsyncConn
 from posada.errors import NotAuthorized, NotFound
-from posada.guests.conversations import Recorded, alternate_turns, record_answer
+from posada.guests.conversations import (
+    STAY_GONE,
+    STAY_HOLDS,
+    Recorded,
+    alternate_turns,
+    record_answer,
+    stay_params,
+)
 from posada.guests.tokens import GuestClaims
 
 
@@ -28,13 +35,13 @@ async def record_guest_message_stepwise(
 ) -> Recorded:
     """Store the guest's message as the naive system does: five or six round trips."""
     cur = await conn.execute(
-        """SELECT t.name FROM reservations r JOIN tenants t ON t.id = r.tenant_id
-           WHERE r.id = %s AND r.tenant_id = %s AND r.unit_id = %s AND r.status <> 'cancelled'""",
-        (guest.reservation_id, guest.tenant_id, guest.unit_id),
+        f"""SELECT t.name FROM reservations r JOIN tenants t ON t.id = r.tenant_id
+           WHERE {STAY_HOLDS}""",  # noqa: S608 (constants only)
+        stay_params(guest),
     )
     stay = await cur.fetchone()
     if stay is None:
-        raise NotAuthorized("this reservation is no longer valid; please log in again")
+        raise NotAuthorized(STAY_GONE)
     if conversation_id is None:
         cur = await conn.execute(
             "INSERT INTO conversations (tenant_id, reservation_id) VALUES (%s, %s) RETURNING id",

@@ -33,7 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from posada.config import Settings
 from posada.errors import HeadersTooLarge, PayloadTooLarge, PosadaError, RequestTimeout
 
-_PROTOCOL = "posada.limits:GuardedHttpTools"
+_PROTOCOL = "posada.limits.http:GuardedHttpTools"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

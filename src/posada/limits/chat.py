@@ -1,0 +1,106 @@
+"""Chat rate limits: requests per stay and per address, LLM calls per conversation, streams.
+
+Requests and LLM calls are counted in Redis buckets when Redis is configured, so every
+replica counts the same; without Redis (or while it is down) each process counts its own,
+so with N processes a guest may get up to N times the rate. Open streams are counted in
+each process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from posada.config import Settings
+from posada.deps import GuestDep
+from posada.errors import TooManyAttempts
+from posada.guests.tokens import GuestClaims
+from posada.limits.addresses import client_address
+from posada.limits.attempts import AttemptThrottle
+from posada.limits.buckets import Buckets, Limit
+
+
+class ChatLimits:
+    """The limits every chat request passes before it is answered."""
+
+    def __init__(self, buckets: Buckets, settings: Settings) -> None:
+        self._buckets = buckets
+        self._requests = AttemptThrottle(buckets, what="requests")
+        self.token_limit = Limit(
+            burst=settings.chat_token_burst, per_hour=settings.chat_token_per_minute * 60
+        )
+        self.address_limit = Limit(
+            burst=settings.chat_address_burst, per_hour=settings.chat_address_per_minute * 60
+        )
+        per_hour = settings.chat_llm_per_conversation_hour
+        self.llm_limit = Limit(burst=per_hour, per_hour=per_hour)
+        self._max_streams = settings.chat_streams_per_token
+        self.reject_delay_s = settings.chat_reject_delay_ms / 1000
+        self._streams: dict[tuple[int, int], int] = {}
+
+    async def admit(self, *, guest: GuestClaims, address: str) -> None:
+        """Count one request of this stay and address; TooManyAttempts (429) past either."""
+        await self._requests.reserve(
+            [
+                (f"chat:stay:{guest.tenant_id}:{guest.reservation_id}", self.token_limit),
+                (f"chat:address:{guest.tenant_id}:{address}", self.address_limit),
+            ]
+        )
+
+    async def llm_allowed(self, *, tenant_id: int, conversation_id: int) -> bool:
+        """Whether this conversation may have one more LLM answer this hour (and count it)."""
+        decision = await self._buckets.take(
+            f"llm:conv:{tenant_id}:{conversation_id}", self.llm_limit
+        )
+        return decision.granted
+
+    def open_stream(self, guest: GuestClaims) -> StreamSlot:
+        """Hold one of the stay's open streams; TooManyAttempts (429) past the bound."""
+        key = (guest.tenant_id, guest.reservation_id)
+        if self._streams.get(key, 0) >= self._max_streams:
+            raise TooManyAttempts(
+                f"you already have {self._max_streams} answers streaming; "
+                "please try again in a few seconds",
+                retry_after_s=2,
+            )
+        self._streams[key] = self._streams.get(key, 0) + 1
+        return StreamSlot(self._streams, key)
+
+
+class StreamSlot:
+    """One open stream; `release` may be called any number of times, and counts once."""
+
+    def __init__(self, counts: dict[tuple[int, int], int], key: tuple[int, int]) -> None:
+        self._counts = counts
+        self._key = key
+        self._held = True
+
+    def release(self) -> None:
+        """Give the slot back."""
+        if not self._held:
+            return
+        self._held = False
+        left = self._counts.get(self._key, 1) - 1
+        if left > 0:
+            self._counts[self._key] = left
+        else:
+            self._counts.pop(self._key, None)
+
+
+async def admitted_guest(request: Request, guest: GuestDep) -> GuestClaims:
+    """The verified guest, once their request is within the chat rate limits."""
+    limits: ChatLimits = request.app.state.chat_limits
+    address = client_address(request, trusted=request.app.state.trusted_proxies)
+    try:
+        await limits.admit(guest=guest, address=address)
+    except TooManyAttempts:
+        # A client that ignores Retry-After and asks again at once would spend the other
+        # guests' CPU on its 429s; each waits a little (a sleeping request costs nothing).
+        await asyncio.sleep(limits.reject_delay_s)
+        raise
+    return guest
+
+
+AdmittedGuestDep = Annotated[GuestClaims, Depends(admitted_guest)]
