@@ -10,7 +10,7 @@ requests `--flood-concurrency` at a time until the guests are done (at most
 `--flood-max` requests). It prints the normal guests' P95 per phase, the medians over
 the rounds, their ratio, and what the flooder got.
 
-    PYTHONPATH=src .venv/bin/python -m bench.abuse [--rounds 3] [--flood-concurrency 16]
+    .venv/bin/python -m bench.abuse [--rounds 3] [--flood-concurrency 16]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ time, from one client or from 100 forged addresses, and counts the answers: 401 
 guess reached the database) and 429 (refused before it). At most `--max-requests` per
 scenario.
 
-    PYTHONPATH=src .venv/bin/python -m bench.bruteforce [--window-s 20] [--concurrency 50]
+    .venv/bin/python -m bench.bruteforce [--window-s 20] [--concurrency 50]
 """
 
 from __future__ import annotations

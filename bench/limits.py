@@ -1,6 +1,6 @@
 """The issue's size and slow-client probes, with raw sockets, against a real `posada serve`.
 
-    PYTHONPATH=src .venv/bin/python bench/limits.py [--src DIR] [--json FILE]
+    .venv/bin/python bench/limits.py [--src DIR] [--json FILE]
 
 `--src` runs the server from another source tree (a checkout of an older commit) to
 compare. The server gets a fresh embedded database of its own (no demo: the login probes
