@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -278,7 +279,10 @@ async def test_history_skips_empty_answers_and_keeps_turns_alternating(
             await conn.execute("SELECT id FROM tenants WHERE slug = 'casa-azul'")
         ).fetchone()
         assert row is not None
-        guest = GuestClaims(row[0], "casa-azul", stay.reservation_id, stay.unit_id)
+        # Issued now: a test that revoked this stay's earlier tokens must not refuse it.
+        guest = GuestClaims(
+            row[0], "casa-azul", stay.reservation_id, stay.unit_id, issued_at=time.time()
+        )
         first = await record_guest_message(conn, guest=guest, conversation_id=None, content="one")
         cid = first.conversation_id
         await conn.execute(

@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from posada.cli._common import load_settings
-from posada.db.embedded import start_embedded
+from posada.db.pool import resolve_database_url
 from posada.limits.http import uvicorn_options
 
 
@@ -33,8 +33,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     if settings.database_url is None:
         # This process holds the embedded server too: it stops it (at exit) once the
-        # workers have gone, and the workers join a server that is already up.
-        start_embedded(settings.data_dir)
+        # workers have gone, and the workers join a server (and a database) already there.
+        resolve_database_url(settings)
     _exit_quietly_after_shutdown()
     uvicorn.run(
         "posada.app:create_app_from_env",

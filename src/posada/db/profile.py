@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -114,7 +115,9 @@ async def guest_visit(
             days_before=settings.login_days_before,
             today=guest.check_in,
         )
-    claims = GuestClaims(tenant.id, tenant.slug, guest.reservation_id, guest.unit_id)
+    claims = GuestClaims(
+        tenant.id, tenant.slug, guest.reservation_id, guest.unit_id, issued_at=time.time()
+    )
     conversation: int | None = None
     for question in QUESTIONS:
         turn = "new conversation" if conversation is None else "turn in a conversation"
