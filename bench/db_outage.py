@@ -21,14 +21,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 
 from posada.bench.servers import posada_server
+from posada.demo import DEMO_SLUG, current_demo_stays
 
-STAYS = ((-2, "4417"), (-1, "8832"), (0, "2096"), (-3, "5571"), (-4, "6628"))
 QUESTIONS = ("¿Cuál es la clave del wifi?", "What time is check-out?", "¿Hay toallas de playa?")
 
 
@@ -44,9 +43,9 @@ class Result:
 
 async def _guests(http: httpx.AsyncClient) -> list[dict[str, str]]:
     out = []
-    for offset, phone in STAYS:
-        day = (date.today() + timedelta(days=offset)).isoformat()
-        body = {"tenant": "casa-azul", "check_in": day, "phone_last4": phone}
+    for stay in current_demo_stays():
+        day, phone = stay.check_in.isoformat(), stay.phone_last4
+        body = {"tenant": DEMO_SLUG, "check_in": day, "phone_last4": phone}
         response = await http.post("/api/guest/login", json=body)
         response.raise_for_status()
         out.append({"Authorization": f"Bearer {response.json()['token']}"})

@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Sequence
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from posada.runtime import Runtime
@@ -139,35 +140,19 @@ async def _last_answer(runtime: Runtime, lines: list[str]) -> tuple[str, bool]:
     return str(row[0]), bool(row[1])
 
 
-async def test_sigterm_lets_a_streamed_answer_finish_then_exits_0(
-    runtime: Runtime, current_stay: StayFinder
+@pytest.mark.parametrize(
+    ("tokens_per_s", "grace_s", "drained"),
+    [("25", "30", True), ("3", "1", False)],
+    ids=["drained-within-the-grace", "cut-at-the-grace"],
+)
+async def test_sigterm_mid_stream_keeps_the_answer_and_exits_0(
+    runtime: Runtime, current_stay: StayFinder, tokens_per_s: str, grace_s: str, drained: bool
 ) -> None:
-    for llm in serve_fake_llm("--ttft-ms", "50", "--tokens-per-s", "25"):
+    for llm in serve_fake_llm("--ttft-ms", "50", "--tokens-per-s", tokens_per_s):
         env = {
             "POSADA_LLM_BASE_URL": llm,
             "POSADA_LLM_API_KEY": "t",
-            "POSADA_SHUTDOWN_GRACE_S": "30",
-        }
-        with posada_process(runtime, env=env) as (base, process):
-            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-                auth = await log_in(http, await current_stay("brisa"))
-            lines = await _stream_then_sigterm(base, process, auth, after_deltas=1)
-            code = await asyncio.to_thread(process.wait, 60)
-    assert code == 0
-    assert _sse_events(lines)[-1] == "done", lines[-4:]
-    text, incomplete = await _last_answer(runtime, lines)
-    assert not incomplete
-    assert text
-
-
-async def test_sigterm_past_the_grace_keeps_the_partial_answer_as_incomplete(
-    runtime: Runtime, current_stay: StayFinder
-) -> None:
-    for llm in serve_fake_llm("--ttft-ms", "50", "--tokens-per-s", "3"):
-        env = {
-            "POSADA_LLM_BASE_URL": llm,
-            "POSADA_LLM_API_KEY": "t",
-            "POSADA_SHUTDOWN_GRACE_S": "1",
+            "POSADA_SHUTDOWN_GRACE_S": grace_s,
         }
         with posada_process(runtime, env=env) as (base, process):
             async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -175,7 +160,11 @@ async def test_sigterm_past_the_grace_keeps_the_partial_answer_as_incomplete(
             lines = await _stream_then_sigterm(base, process, auth, after_deltas=2)
             code = await asyncio.to_thread(process.wait, 60)
     assert code == 0
-    assert "done" not in _sse_events(lines)
     text, incomplete = await _last_answer(runtime, lines)
-    assert incomplete, "cut by the shutdown, and stored as such"
-    assert text.strip(), "what was written before the cut is kept"
+    assert text.strip(), "what was written is kept"
+    if drained:
+        assert _sse_events(lines)[-1] == "done", lines[-4:]
+        assert not incomplete
+    else:
+        assert "done" not in _sse_events(lines)
+        assert incomplete, "cut by the shutdown, and stored as such"

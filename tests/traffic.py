@@ -6,12 +6,11 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 import httpx
 
-# The demo's stays under way today (src/posada/demo/reservations.csv): check-in offset, phone.
-DEMO_CURRENT_STAYS = ((-2, "4417"), (-1, "8832"), (0, "2096"), (-3, "5571"), (-4, "6628"))
+from posada.demo import DEMO_SLUG, current_demo_stays
+
 QUESTIONS = ("¿Cuál es la clave del wifi?", "What time is check-out?", "¿Hay toallas de playa?")
 
 
@@ -26,14 +25,17 @@ class Outcome:
     retry_after: str | None
 
 
-async def demo_guests(http: httpx.AsyncClient, tenant: str = "casa-azul") -> list[dict[str, str]]:
+async def demo_guests(http: httpx.AsyncClient) -> list[dict[str, str]]:
     """Log in as every demo guest staying today; their Authorization headers."""
     headers = []
-    for offset, phone in DEMO_CURRENT_STAYS:
-        check_in = (date.today() + timedelta(days=offset)).isoformat()
+    for stay in current_demo_stays():
         response = await http.post(
             "/api/guest/login",
-            json={"tenant": tenant, "check_in": check_in, "phone_last4": phone},
+            json={
+                "tenant": DEMO_SLUG,
+                "check_in": stay.check_in.isoformat(),
+                "phone_last4": stay.phone_last4,
+            },
         )
         assert response.status_code == 200, response.text
         headers.append({"Authorization": f"Bearer {response.json()['token']}"})

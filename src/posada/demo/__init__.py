@@ -37,6 +37,26 @@ def render_reservations(template: str, *, today: date) -> str:
 
 
 @dataclass(frozen=True)
+class DemoStay:
+    """A demo reservation as its guest logs in."""
+
+    unit: str
+    check_in: date
+    phone_last4: str
+
+
+def current_demo_stays(*, today: date | None = None) -> list[DemoStay]:
+    """The demo's stays under way on `today` (checked in, not yet out, not cancelled)."""
+    today = today or date.today()
+    rows = csv.DictReader(io.StringIO(demo_path("reservations.csv").read_text("utf-8")))
+    return [
+        DemoStay(row["unit"], today + timedelta(days=int(row["check_in"])), row["phone_last4"])
+        for row in rows
+        if row["status"] != "cancelled" and int(row["check_in"]) <= 0 < int(row["check_out"])
+    ]
+
+
+@dataclass(frozen=True)
 class DemoReport:
     """What loading the demo did."""
 
