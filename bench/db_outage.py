@@ -26,9 +26,7 @@ from pathlib import Path
 import httpx
 
 from posada.bench.servers import posada_server
-from posada.demo import DEMO_SLUG, current_demo_stays
-
-QUESTIONS = ("¿Cuál es la clave del wifi?", "What time is check-out?", "¿Hay toallas de playa?")
+from posada.bench.traffic import ask_for, demo_guests
 
 
 @dataclass(frozen=True)
@@ -41,42 +39,9 @@ class Result:
     recovered_s: float | None  # kill -> the first answer after which none failed
 
 
-async def _guests(http: httpx.AsyncClient) -> list[dict[str, str]]:
-    out = []
-    for stay in current_demo_stays():
-        day, phone = stay.check_in.isoformat(), stay.phone_last4
-        body = {"tenant": DEMO_SLUG, "check_in": day, "phone_last4": phone}
-        response = await http.post("/api/guest/login", json=body)
-        response.raise_for_status()
-        out.append({"Authorization": f"Bearer {response.json()['token']}"})
-    return out
-
-
 async def _drive(url: str, pgdata: Path, *, guests: int, seconds: float, kill_at: float) -> Result:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        tokens = await _guests(http)
-    outcomes: list[tuple[float, int, float]] = []  # started, status, seconds
-    start = time.monotonic()
-    stop_at = start + seconds
-
-    async def guest(number: int) -> None:
-        auth = tokens[number % len(tokens)]
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            asked = 0
-            while time.monotonic() < stop_at:
-                question = f"{QUESTIONS[asked % len(QUESTIONS)]} [{number}-{asked}]"
-                asked += 1
-                began = time.monotonic()
-                try:
-                    response = await http.post(
-                        "/api/guest/chat", json={"message": question}, headers=auth
-                    )
-                    status = response.status_code
-                except httpx.HTTPError:
-                    status = 0
-                outcomes.append((began, status, time.monotonic() - began))
-                if status != 200:
-                    await asyncio.sleep(0.2)
+        tokens = await demo_guests(http)
 
     async def kill() -> float:
         await asyncio.sleep(kill_at)
@@ -85,17 +50,17 @@ async def _drive(url: str, pgdata: Path, *, guests: int, seconds: float, kill_at
         return time.monotonic()
 
     killing = asyncio.create_task(kill())
-    await asyncio.gather(*(guest(n) for n in range(guests)))
+    clients = [tokens[n % len(tokens)] for n in range(guests)]
+    outcomes = await ask_for(url, clients, seconds=seconds, tag="outage", timeout_s=60)
     killed = await killing
-    outcomes.sort()
-    failures = [o for o in outcomes if o[1] != 200]
-    last_failure = max((o[0] for o in failures), default=killed)
-    after = [o for o in outcomes if o[0] > last_failure and o[1] == 200]
-    recovered = (after[0][0] + after[0][2] - killed) if after else None
+    failures = [o for o in outcomes if o.status != 200]
+    last_failure = max((o.started for o in failures), default=killed)
+    after = [o for o in outcomes if o.started > last_failure and o.status == 200]
+    recovered = (after[0].started + after[0].seconds - killed) if after else None
     return Result(
         requests=len(outcomes),
         failed=len(failures),
-        longest_s=round(max(o[2] for o in outcomes), 3),
+        longest_s=round(max(o.seconds for o in outcomes), 3),
         recovered_s=round(recovered, 3) if recovered is not None else None,
     )
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from posada.bench.traffic import Outcome, ask_for, demo_guests
 from posada.runtime import Runtime
 from tests.conftest import RedisServer, StayFinder, log_in, posada_process, serve_fake_llm
-from tests.traffic import Outcome, ask_for, demo_guests
 
 
 async def stored_counts(runtime: Runtime, tag: str) -> dict[str, int]:

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from posada.bench.servers import UNLIMITED, free_port
+from posada.bench.traffic import ask_for, demo_guests
 from tests.conftest import write_docs
-from tests.traffic import ask_for, demo_guests
 
 REPO = Path(__file__).resolve().parent.parent
 POSADA = [sys.executable, "-m", "posada"]

@@ -149,8 +149,11 @@ class Runtime:
         if self.watchdog is not None:
             self.watchdog.cancel()
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            ("knowledge-version listener", self.caches.versions.close),
-            ("usage ledger", self.ledger.close if self.ledger else _nothing),
+            ("knowledge-version listener", self.caches.versions.close)
+        ]
+        if self.ledger is not None:
+            steps.append(("usage ledger", self.ledger.close))
+        steps += [
             ("redis", self.caches.shared.close),
             ("database pool", lambda: self.pool.close(timeout=timeout_s / 4)),
         ]
@@ -161,7 +164,3 @@ class Runtime:
                 log.warning("closing the %s took over %.1f s; left behind", name, timeout_s / 2)
             except Exception as exc:
                 log.warning("closing the %s failed: %s", name, exc)
-
-
-async def _nothing() -> None:
-    return None

@@ -1,4 +1,8 @@
-"""Guests asking a real server while something breaks: what each request got, and when."""
+"""Guests asking a real server while something breaks: what each request got, and when.
+
+Used by the fault tests and `bench/db_outage.py`: every question is unique (a tag and a
+counter), so that what was stored can be checked question by question.
+"""
 
 from __future__ import annotations
 
