@@ -35,7 +35,7 @@ from rich.table import Table
 
 from posada.answers.pipeline import fusion_weights
 from posada.bench.workload import load_groups
-from posada.cache.guard import Signature, same_question, signature
+from posada.cache.guard import Signature, conflicts, signature
 from posada.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.knowledge.retrieval import Visibility, retrieve
@@ -100,7 +100,7 @@ def judge(asked: list[Asked], vectors: np.ndarray) -> dict[str, Any]:
     ]
     same = {(i, j): asked[i].group == asked[j].group for i, j in pairs}
     hard = {(i, j) for i, j in pairs if asked[j].group in asked[i].negatives}
-    guard = {(i, j): same_question(asked[j].signature, asked[i].signature) for i, j in pairs}
+    guard = {(i, j): not conflicts(asked[j].signature, asked[i].signature) for i, j in pairs}
     evidence = {
         (i, j): asked[i].evidence is not None and asked[i].evidence == asked[j].evidence
         for i, j in pairs

@@ -252,7 +252,7 @@ async def test_cache_purge_forgets_a_hotels_cached_answers_in_running_processes(
 async def test_the_semantic_cache_answers_the_same_question_and_not_its_neighbours(
     variant: Variant, quick_llm: str, runtime: Runtime, tmp_path: Path
 ) -> None:
-    rt = variant(quick_llm)
+    rt = variant(quick_llm, faq_answers=False)  # the semantic cache on its own
     _, visibility = await _hotel(runtime, tmp_path, "18:00")
     first, _ = await _ask(rt, visibility, "¿Dónde se pueden alquilar kayaks?")
     assert first.layer == "llm"

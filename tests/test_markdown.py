@@ -85,7 +85,7 @@ def test_accommodation_document_describes_a_unit() -> None:
     assert (doc.accommodation.slug, doc.accommodation.name) == ("kaya", "Kaya")
     assert (doc.accommodation.unit_type, doc.accommodation.capacity) == ("room", 2)
     # front-matter facts become answerable text
-    assert any("capacity: 2" in c.content for c in doc.chunks)
+    assert any("Capacidad (personas): 2" in c.content for c in doc.chunks)
 
 
 def test_long_sections_are_split_and_keep_their_heading() -> None:

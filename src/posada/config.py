@@ -195,6 +195,10 @@ class Settings(BaseSettings):
     # Calibrated on bench/semantic_cache.py: with the guard and the evidence check, no
     # wrong answer was reused down to 0.5; 0.6 keeps a margin.
     semantic_min_similarity: float = Field(default=0.6, ge=0, le=1)
+    # An FAQ entry answering a rewording of its question (evidence and guard as above).
+    faq_reuse_min_similarity: float = Field(default=0.6, ge=0, le=1)
+    # A reused answer's question and the new one must sit about as near their passage.
+    reuse_max_evidence_drop: float = Field(default=0.05, ge=0, le=1)
     cache_warm_on_start: bool = False
     cache_warm_days: int = Field(default=7, ge=1)
     cache_warm_limit: int = Field(default=200, ge=1)

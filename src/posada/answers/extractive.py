@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from posada.answers.excerpt import excerpt
 from posada.answers.language import detect_language
-from posada.cache.guard import same_question, signature
+from posada.cache.guard import conflicts, rests_on, signature
 from posada.config import Settings
 from posada.knowledge.retrieval import Hit, Retrieved
 
@@ -28,17 +28,17 @@ class Draft:
 
 
 def pick_faq(
-    faqs: list[Hit], settings: Settings, *, question: str = "", best_passage: int | None = None
+    faqs: list[Hit], settings: Settings, *, question: str = "", best: Hit | None = None
 ) -> Hit | None:
     """The FAQ entry asking the same question as the guest, if one does.
 
     Similar is not enough ("check-in" and "check-out" questions are neighbours in vector
-    space). Either every word of the FAQ question is in the guest's question and most of
-    the guest's words in it; or, for a paraphrase, the semantic cache's guard holds: near
-    enough, the same concepts, numbers, names and language, and the FAQ entry's passage is
-    the question's best passage.
+    space). Either the entry's question is the guest's, word for word as far as full-text
+    search reads them; or, for a rewording, the guard of every reuse holds: the entry's
+    passage is the question's best passage, the two questions are near enough, and
+    nothing in them conflicts (`cache.guard`).
     """
-    asked = signature(question) if question and best_passage is not None else None
+    asked = signature(question) if question and best is not None else None
     for hit in faqs:
         if (
             hit.question_coverage >= settings.faq_min_coverage
@@ -48,10 +48,9 @@ def pick_faq(
             return hit
         if (
             asked is not None
-            and hit.similarity >= settings.semantic_min_similarity
-            and hit.coverage >= 0.5  # most of what the guest asks about is in the entry
-            and hit.chunk_id == best_passage
-            and same_question(asked, signature(hit.question or ""))
+            and hit.similarity >= settings.faq_reuse_min_similarity
+            and rests_on(hit, best, max_drop=settings.reuse_max_evidence_drop)
+            and not conflicts(asked, signature(hit.question or ""))
         ):
             return hit
     return None
@@ -76,29 +75,23 @@ def trim(text: str, limit: int = MAX_PASSAGE_CHARS) -> str:
 
 
 def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
-    """Answer from the FAQ, else from the best passages, else say so."""
-    faq = pick_faq(retrieved.faqs, settings, question=question, best_passage=retrieved.best_passage)
+    """Answer from the FAQ, else from the best passage's answering lines, else say so.
+
+    One passage, never two glued together, and no heading path: the guest reads the lines
+    that answer, and `sources` says where they come from.
+    """
+    best = retrieved.chunks[0] if retrieved.chunks else None
+    faq = pick_faq(retrieved.faqs, settings, question=question, best=best)
     if faq is not None:
-        return Draft(faq.text, "faq", [faq])
+        text = faq.text if len(faq.text) <= MAX_PASSAGE_CHARS else excerpt(question, faq.text)
+        return Draft(text, "faq", [faq])
     language = detect_language(question)
     relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings, language=language)]
     if not relevant:
         return Draft(NO_INFORMATION[language], "extractive", [])
-    chosen = [relevant[0]]
-    second = relevant[1] if len(relevant) > 1 else None
-    # A second passage only when it ranks nearly as high and says something else.
-    if (
-        second is not None
-        and second.score >= 0.9 * relevant[0].score
-        and (second.heading != relevant[0].heading)
-    ):
-        chosen.append(second)
-    text = "\n\n".join(_present(hit) for hit in chosen)
-    return Draft(text, "extractive", chosen)
-
-
-def _present(hit: Hit) -> str:
-    # The last two levels: "Apartamento Brisa › Descripción" says whose description it is.
-    heading = " › ".join(hit.heading.split(" › ")[-2:])
-    body = re.sub(r"\n{2,}", "\n", hit.text).strip()
-    return f"{heading}:\n{trim(body)}"
+    chosen = relevant[0]
+    # The guest's own unit says it more exactly ("wifi password": their room's network).
+    own = [h for h in relevant if h.scope == "unit" and h.score >= 0.9 * chosen.score]
+    if chosen.scope != "unit" and own:
+        chosen = own[0]
+    return Draft(excerpt(question, chosen.text), "extractive", [chosen])

@@ -247,8 +247,9 @@ async def answer_events(
         reused = pick_cached(
             question=question,
             candidates=retrieved.cached,
-            best_passage=retrieved.best_passage,
+            best=retrieved.chunks[0] if retrieved.chunks else None,
             min_similarity=settings.semantic_min_similarity,
+            max_evidence_drop=settings.reuse_max_evidence_drop,
         )
         observe.record_cache("semantic", hit=reused is not None)
         if reused is not None:

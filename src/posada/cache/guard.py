@@ -1,25 +1,27 @@
-"""Is it the same question? The guard in front of every reused answer (semantic cache, FAQ).
+"""May an answer given before answer this question? The guard in front of every reuse.
 
-Similar is not the same: with the local model, "¿A qué hora es el check-in?" is nearer to
-"¿A qué hora es el check-out?" than to many of its own paraphrases. An answer is reused
-only when the new question is near enough AND asks about the same things:
+Similar is not the same: "¿A qué hora es el check-in?" sits next to "¿A qué hora es el
+check-out?" in any embedding space. Demanding the same words, though, reuses nothing: a
+hotel's guests never type a question the same way twice. So a reuse (semantic cache or
+FAQ entry) needs three things, none of them tied to one hotel's vocabulary:
 
-- the same language (a Spanish answer does not serve an English question);
-- the same kind of answer wanted: a time, a price, a place, a way, a code, a yes or no
-  ("¿Hay caja fuerte?" is not "¿Cuál es el código de la caja fuerte?");
-- the same concepts, from a small lexicon of what guests ask about, where near misses
-  live: check-in / check-out, early / late, breakfast / lunch / dinner, pool / gym, Wi-Fi /
-  door, diving / snorkelling, ...;
-- the same other words of substance, outside that lexicon ("the lobby Wi-Fi" is not
-  "the Wi-Fi of my room"; "a kids' club" is not "children");
-- the same numbers (room 12 is not room 21; a date is not another date);
-- the same names (capitalised words inside the sentence: "Coralina Divers" is not
-  "Museo del Mar");
-- no word marking the guest's own stay or the time of asking ("my booking", "today"):
-  such questions are never reused at all (`is_reusable`).
+- the same evidence: the passage the earlier answer came from is this question's best
+  passage (the caller checks it; it needs the retrieval);
+- near enough: the embedding similarity clears a threshold calibrated on labelled
+  rewordings (`POSADA_SEMANTIC_MIN_SIMILARITY`, `POSADA_FAQ_REUSE_MIN_SIMILARITY`);
+- nothing in conflict (`conflicts`):
+  - another language (a Spanish answer does not serve an English question);
+  - other numbers (room 12 is not room 21; a date is not another date);
+  - other names (capitalised words inside the sentence: "Coralina" is not "Jammin");
+  - another kind of answer wanted, when both say: a time, a price, a place, a code, a yes
+    or no ("¿Hay caja fuerte?" is not "¿Cuál es el código de la caja fuerte?");
+  - the other side of a contrast guests draw everywhere: check-in / check-out, early /
+    late, breakfast / lunch / dinner, opening / closing, low / high season, adults /
+    children, the building / the room. Words in four languages; a question that names
+    one side is never served the answer about the other, or about neither.
 
-The evidence check (the reused answer's main source is the new question's best passage)
-is the caller's: it needs the retrieval.
+Questions about the guest's own stay or the moment of asking ("my booking", "tonight")
+are never reused at all (`is_reusable`).
 """
 
 from __future__ import annotations
@@ -29,49 +31,62 @@ import unicodedata
 from dataclasses import dataclass
 
 from posada.answers.language import detect_language
+from posada.knowledge.retrieval import Hit
 
-# Surface forms (accents folded, lower case) -> the concept they name. Longer forms are
-# matched first, so "late check-out" is {late, checkout}, never a bare "check".
-_LEXICON: dict[str, tuple[str, ...]] = {
-    "checkin": (
-        "check in", "checkin", "check-in", "entrada", "llegada", "llegar", "llego", "entrar",
-        "arrive", "arrival", "get into", "get the room", "ingreso",
-    ),
-    "checkout": (
-        "check out", "checkout", "check-out", "salida", "salir", "dejar la habitacion", "leave",
-        "vacate", "departure", "ultimo dia", "last day", "quedarme",
-    ),
-    "early": ("early", "temprano", "antes", "before"),
-    "late": ("late", "tarde", "later", "despues", "after"),
-    "breakfast": ("breakfast", "desayuno", "desayunar"),
-    "lunch": ("lunch", "almuerzo", "almorzar"),
-    "dinner": ("dinner", "cena", "cenar", "supper"),
-    "pool": ("pool", "piscina", "swim", "nadar"),
-    "gym": ("gym", "gimnasio"),
-    "spa": ("spa", "massage", "masaje"),
-    "wifi": ("wifi", "wi-fi", "internet", "red"),
-    "door": ("door", "puerta", "key box", "caja de llaves", "llave", "key"),
-    "safe": ("safe", "caja fuerte"),
-    "diving": ("dive", "diving", "buceo", "bucear", "inmersion"),
-    "snorkel": ("snorkel", "snorkelling", "snorkeling", "careteo"),
-    "parking": ("parking", "park", "parqueadero", "parquear", "estacionamiento", "carro", "car"),
-    "airport": ("airport", "aeropuerto"),
-    "laundry": ("laundry", "lavanderia", "lavar", "wash", "ropa", "clothes"),
-    "luggage": ("luggage", "bags", "suitcases", "equipaje", "maletas", "consigna"),
-    "payment": ("payment", "pay", "pagar", "pago", "tarjeta", "card", "nequi", "cash", "efectivo"),
-    "pets": ("pet", "pets", "dog", "cat", "mascota", "mascotas", "perro", "gato"),
-    "smoking": ("smoke", "smoking", "vape", "fumar", "fumadores", "vapear"),
-    "cancel": ("cancel", "cancellation", "cancelar", "cancelacion", "refundable", "reembolsable"),
-    "children": ("baby", "cot", "crib", "children", "kids", "bebe", "cuna", "ninos", "extra bed"),
-    "beach": ("beach", "playa", "beaches", "playas"),
-    "reception": ("reception", "front desk", "recepcion"),
-    "hot_water": ("hot water", "agua caliente", "water heater", "calentador"),
-    "restaurant": ("restaurant", "restaurante"),
-    "price": ("how much", "cuanto cuesta", "cuanto vale", "price", "precio", "cost", "costo"),
+# Each contrast: its sides and the forms (accents folded, lower case) that name them. Longer
+# forms are matched first, so "late check-out" is {late, checkout}, never a bare "check".
+_CONTRASTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "stay_end": {
+        "checkin": (
+            "check in", "checkin", "check-in", "entrada", "llegada", "llegar", "llego",
+            "arrive", "arrival", "arriver", "arrivee", "chegada", "chegar",
+        ),
+        "checkout": (
+            "check out", "checkout", "check-out", "salida", "salir", "dejar la habitacion",
+            "leave", "vacate", "departure", "depart", "liberer", "saida", "sair",
+            "entregar el cuarto", "entregar la habitacion",
+        ),
+    },
+    "timing": {
+        "early": ("early", "temprano", "antes de", "cedo", "tot"),
+        "late": ("late", "tarde", "tardio", "mas tarde", "tarde demais"),
+    },
+    "meal": {
+        "breakfast": ("breakfast", "desayuno", "desayunar", "cafe da manha", "petit dejeuner"),
+        "lunch": ("lunch", "almuerzo", "almorzar", "almoco", "dejeuner"),
+        "dinner": ("dinner", "cena", "cenar", "supper", "jantar", "diner"),
+    },
+    "hours": {
+        "opens": ("open", "opens", "abre", "abren", "apertura", "ouvre", "abrem"),
+        "closes": ("close", "closes", "cierra", "cierran", "cierre", "ferme", "fecha", "fecham"),
+    },
+    "season": {
+        "low": ("low season", "temporada baja", "baja temporada", "basse saison", "baixa"),
+        "high": ("high season", "temporada alta", "alta temporada", "haute saison", "alta"),
+    },
+    "age": {
+        "adults": ("adult", "adults", "adulto", "adultos", "adulte", "adultes"),
+        "children": (
+            "child", "children", "kid", "kids", "nino", "ninos", "menor", "menores", "bebe",
+            "baby", "enfant", "enfants", "crianca", "criancas",
+        ),
+    },
+    "door": {
+        "building": ("building", "edificio", "porton", "main door", "batiment", "predio", "reja"),
+        "unit": (
+            "room", "habitacion", "cuarto", "apartamento", "apartment", "apto", "chambre",
+            "quarto", "appartement",
+        ),
+    },
 }  # fmt: skip
 
-# Each concept's forms, longest first (sorted once, not at every question).
-_FORMS = [(concept, sorted(forms, key=len, reverse=True)) for concept, forms in _LEXICON.items()]
+# Each side's forms, longest first (sorted once, not at every question).
+_FORMS = sorted(
+    ((f"{contrast}:{side}", form) for contrast, sides in _CONTRASTS.items()
+     for side, forms in sides.items() for form in forms),
+    key=lambda pair: len(pair[1]),
+    reverse=True,
+)  # fmt: skip
 
 # The guest's own stay, or the moment of asking: the answer is theirs alone, or expires.
 _PERSONAL = re.compile(
@@ -86,35 +101,21 @@ _PERSONAL = re.compile(
 # "¿Hay caja fuerte?" and "¿Cuál es el código de la caja fuerte?" share every concept.
 _INTENTS = {
     "time": re.compile(
-        r"\b(what time|when|a que hora|hasta que hora|desde que hora|cuando|horario|hours?|hora)\b"
+        r"\b(what time|when|a que hora|hasta que hora|desde que hora|cuando|horario|hours?|hora"
+        r"|que horas|a que horas|quelle heure|heure|horaire)\b"
     ),
-    "price": re.compile(r"\b(how much|cuanto|cuanta|price|precio|cost|costs|costo|cobran|fee)\b"),
-    "place": re.compile(r"\b(where|donde|dnd|adonde)\b"),
-    "way": re.compile(r"\b(how (do|can|does|to)|como)\b"),
-    "code": re.compile(r"\b(code|codigo|password|contrasena|clave|pin)\b"),
+    "price": re.compile(
+        r"\b(how much|cuanto|cuanta|price|precio|cost|costs|costo|cobran|fee|quanto|preco|custa"
+        r"|combien|prix|tarif)\b"
+    ),
+    "place": re.compile(r"\b(where|donde|dnd|adonde|onde)\b"),
+    "way": re.compile(r"\b(how (do|can|does|to)|como|comment)\b"),
+    "code": re.compile(r"\b(code|codigo|password|contrasena|clave|pin|senha|mot de passe)\b"),
     "yes_no": re.compile(
         r"^(is|are|do|does|can|could|may|hay|tienen|tiene|aceptan|prestan|ofrecen|puedo|"
-        r"se puede|existe|me guardan|hacen)\b"
+        r"se puede|existe|me guardan|hacen|tem|voces tem|posso|est ce que|y a t il|avez vous)\b"
     ),
 }
-# Words that carry no subject: question words, pronouns, articles, auxiliaries, courtesy.
-# fmt: off
-_FILLER = frozenset((
-    "what", "whats", "when", "where", "which", "who", "why", "how", "much", "many", "the", "and",
-    "for", "you", "your", "our", "are", "was", "were", "there", "this", "that", "these", "those",
-    "does", "did", "can", "could", "would", "should", "will", "have", "has", "had", "get", "got",
-    "any", "some", "with", "about", "from", "into", "please", "thanks", "thank", "also", "just",
-    "need", "want", "like", "know", "tell", "give", "find", "room", "rooms", "hotel", "here",
-    "time", "hours", "hour", "open", "close", "closes", "que", "cual", "cuales", "cuando",
-    "donde", "dnd", "como", "cuanto", "cuanta", "cuantos", "cuantas", "quien", "por", "para",
-    "los", "las", "una", "unos", "unas", "del", "con", "sin", "hay", "esta", "estan", "este",
-    "esto", "eso", "esa", "ese", "son", "ser", "tienen", "tiene", "tengo", "puedo", "puede",
-    "pueden", "podemos", "podria", "quiero", "queria", "necesito", "sabe", "saber", "hora",
-    "horas", "horario", "abre", "cierra", "mas", "muy", "tambien", "favor", "gracias",
-    "habitacion", "cuarto", "aqui", "alli", "dar", "das", "dame", "decir", "dice", "usted",
-    "ustedes", "mis", "tus", "sus", "nos", "les",
-))
-# fmt: on
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NAME = re.compile(r"(?<=[\w,;] )([A-ZÁÉÍÓÚÑ][\wáéíóúñ]+(?: [A-ZÁÉÍÓÚÑ][\wáéíóúñ]+)*)")
 _GENERIC_NAMES = frozenset({"wifi", "wi-fi", "check", "nequi", "visa", "mastercard", "i"})
@@ -127,26 +128,15 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s-]", " ", plain).replace("_", " ").split())
 
 
-def _concepts(folded: str) -> tuple[frozenset[str], str]:
-    """The concepts named, and the text left once their words are taken out."""
+def _sides(folded: str) -> frozenset[str]:
+    """The contrast sides a question names ("stay_end:checkout", "meal:breakfast")."""
     found = set()
     padded = f" {folded} "
-    for concept, forms in _FORMS:
-        for form in forms:
-            if f" {form} " in padded:
-                found.add(concept)
-                padded = padded.replace(f" {form} ", " ")
-    return frozenset(found), padded
-
-
-def _content(rest: str) -> frozenset[str]:
-    """Words of substance outside the lexicon ("lobby", "club"), crudely singular."""
-    words = set()
-    for word in rest.split():
-        if len(word) < 3 or word in _FILLER or word.isdigit():
-            continue
-        words.add(word[:-1] if word.endswith("s") and len(word) > 4 else word)
-    return frozenset(words)
+    for side, form in _FORMS:
+        if f" {form} " in padded:
+            found.add(side)
+            padded = padded.replace(f" {form} ", " ")
+    return frozenset(found)
 
 
 @dataclass(frozen=True)
@@ -155,8 +145,7 @@ class Signature:
 
     language: str
     intents: frozenset[str]
-    concepts: frozenset[str]
-    content: frozenset[str]
+    sides: frozenset[str]  # "contrast:side"
     numbers: frozenset[str]
     names: frozenset[str]
 
@@ -164,13 +153,11 @@ class Signature:
 def signature(question: str) -> Signature:
     """The guard's view of a question."""
     folded = fold(question)
-    concepts, rest = _concepts(folded)
     names = frozenset(fold(n) for n in _NAME.findall(question) if fold(n) not in _GENERIC_NAMES)
     return Signature(
         language=detect_language(question),
         intents=frozenset(name for name, pattern in _INTENTS.items() if pattern.search(folded)),
-        concepts=concepts,
-        content=_content(rest),
+        sides=_sides(folded),
         numbers=frozenset(n.replace(",", ".") for n in _NUMBER.findall(question)),
         names=names,
     )
@@ -181,13 +168,30 @@ def is_reusable(question: str) -> bool:
     return _PERSONAL.search(question) is None
 
 
-def same_question(asked: Signature, cached: Signature) -> bool:
-    """Whether two questions ask the same thing, for the guard's part (no similarity)."""
-    return (
-        asked.language == cached.language
-        and asked.intents == cached.intents
-        and asked.concepts == cached.concepts
-        and asked.content == cached.content
-        and asked.numbers == cached.numbers
-        and asked.names == cached.names
+def rests_on(entry: Hit, best: Hit | None, *, max_drop: float) -> bool:
+    """Whether an earlier answer's evidence is this question's best passage, as firmly.
+
+    The same passage is not enough: "¿Dónde se alquilan bicicletas?" finds the kayak
+    passage when nothing else is about renting. So the new question must sit about as near
+    that passage as the entry's own question does (at most `max_drop` less similar).
+    """
+    if best is None or entry.chunk_id != best.id:
+        return False
+    anchored = entry.evidence_similarity
+    return anchored is None or best.similarity >= anchored - max_drop
+
+
+def conflicts(asked: Signature, cached: Signature) -> bool:
+    """Whether anything the two questions say rules out one answer for both."""
+    if asked.language != cached.language or asked.numbers != cached.numbers:
+        return True
+    if asked.names != cached.names:
+        return True
+    if asked.intents and cached.intents and not asked.intents & cached.intents:
+        return True
+    contrasts = {side.split(":")[0] for side in asked.sides | cached.sides}
+    return any(
+        {s for s in asked.sides if s.startswith(f"{c}:")}
+        != {s for s in cached.sides if s.startswith(f"{c}:")}
+        for c in contrasts
     )

@@ -1,9 +1,9 @@
 """The semantic answer cache's entries (PostgreSQL, table `answer_cache`) and its choice.
 
 Candidates come back with the retrieval, in the same round trip (`knowledge.retrieval`);
-`pick_cached` decides whether one answers the new question: near enough (the calibrated
-threshold), the same question by the guard (`cache.guard`), and the same evidence (the
-passage the cached answer was based on is the new question's best passage). Entries are
+`pick_cached` decides whether one answers the new question: the same evidence (the
+passage the cached answer was based on is the new question's best passage), near enough
+(the calibrated threshold) and nothing in conflict (`cache.guard`). Entries are
 written with the answer, in the same statement (`guests.conversations.record_answer`).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from posada.cache.guard import same_question, signature
+from posada.cache.guard import conflicts, rests_on, signature
 from posada.db.pool import AsyncConn
 from posada.knowledge.retrieval import Hit
 from posada.providers.embeddings import Vectors
@@ -96,15 +96,22 @@ async def count_hit(conn: AsyncConn, *, tenant_id: int, entry_id: int) -> None:
 
 
 def pick_cached(
-    *, question: str, candidates: list[Hit], best_passage: int | None, min_similarity: float
+    *,
+    question: str,
+    candidates: list[Hit],
+    best: Hit | None,
+    min_similarity: float,
+    max_evidence_drop: float,
 ) -> Hit | None:
     """The cached answer that answers this very question, if one does."""
-    if best_passage is None:
+    if best is None:
         return None  # no evidence to agree on
     asked = signature(question)
     for hit in candidates:
         if hit.similarity < min_similarity:
             break  # nearest first
-        if hit.chunk_id == best_passage and same_question(asked, signature(hit.question or "")):
+        if rests_on(hit, best, max_drop=max_evidence_drop) and not conflicts(
+            asked, signature(hit.question or "")
+        ):
             return hit
     return None

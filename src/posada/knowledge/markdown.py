@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from markdown_it import MarkdownIt
 
 from posada.errors import InvalidInput
+from posada.knowledge.cleaning import clean_heading
+from posada.knowledge.facts import fact_lines
+from posada.knowledge.sections import (
+    HEADING_SEPARATOR,
+    MAX_CHUNK_CHARS,
+    cut,
+    is_question,
+    parse_sections,
+)
 
-MAX_CHUNK_CHARS = 1000  # all-MiniLM-L6-v2 reads 256 word pieces, about this many characters
-HEADING_SEPARATOR = " › "
+__all__ = ["HEADING_SEPARATOR", "MAX_CHUNK_CHARS", "is_question"]
 
 
 class DocumentError(InvalidInput):
@@ -85,12 +92,6 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-def is_question(text: str) -> bool:
-    """A heading that asks something: '¿...?' or '...?'."""
-    stripped = text.strip()
-    return stripped.endswith("?") or stripped.startswith("¿")
-
-
 def parse_document(source: str, text: str, *, unit_override: str | None = None) -> ParsedDocument:
     """Parse one document; raise DocumentError naming the line of the first problem."""
     if "\x00" in text:
@@ -101,7 +102,7 @@ def parse_document(source: str, text: str, *, unit_override: str | None = None) 
     title = _title(metadata, body, source)
     accommodation = _accommodation(metadata, source, title)
     manual_for = _manual_unit(metadata, source, unit_override)
-    chunks = _chunks(body, title)
+    chunks, faqs = _chunks(body, title)
     chunks += _facts_chunk(metadata, title, len(chunks))
     if not chunks:
         raise DocumentError(source, body_line, "the document has no text to answer from")
@@ -113,7 +114,7 @@ def parse_document(source: str, text: str, *, unit_override: str | None = None) 
         metadata=_jsonable(metadata),
         content_hash=digest,
         chunks=chunks,
-        faqs=_faqs(chunks),
+        faqs=faqs,
         accommodation=accommodation,
         manual_for=manual_for,
         warnings=warnings,
@@ -170,7 +171,7 @@ def _title(metadata: dict[str, Any], body: str, source: str) -> str:
         return title.strip()
     match = re.search(r"^#\s+(.+)$", body, flags=re.MULTILINE)
     if match:
-        return _clean_heading(match[1])
+        return clean_heading(match[1])
     stem = source.rsplit("/", 1)[-1].removesuffix(".md")
     return stem.replace("-", " ").replace("_", " ").title()
 
@@ -246,119 +247,31 @@ def _language(metadata: dict[str, Any], source: str) -> str | None:
     raise DocumentError(source, 1, f"language must be a code like 'es', not {language!r}")
 
 
-def _clean_heading(text: str) -> str:
-    text = re.sub(r"\{#[^}]*\}", "", text)  # {#anchor}
-    return _clean_inline(text).strip(" :")
-
-
-def _clean_inline(text: str) -> str:
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images
-    text = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", text)  # links keep their address
-    text = text.replace("**", "").replace("__", "")
-    return re.sub(r"[ \t]+", " ", text).strip()
-
-
-def _clean_block(lines: list[str]) -> str:
-    kept = []
-    for line in lines:
-        stripped = line.strip()
-        if re.fullmatch(r"(-{3,}|\*{3,}|_{3,})", stripped) or stripped.startswith("<!--"):
-            continue
-        kept.append(_clean_inline(line.rstrip()))
-    text = "\n".join(kept)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
-def _sections(body: str) -> list[tuple[list[str], str]]:
-    """(heading path, text under that heading) in document order; markdown-it finds headings."""
-    tokens = MarkdownIt("commonmark").parse(body)
-    lines = body.splitlines()
-    marks: list[tuple[int, int, int, str]] = []  # (level, first line, line after, text)
-    for index, token in enumerate(tokens):
-        if token.type == "heading_open" and token.map is not None:
-            marks.append((int(token.tag[1]), token.map[0], token.map[1], tokens[index + 1].content))
-    sections: list[tuple[list[str], str]] = []
-    first = marks[0][1] if marks else len(lines)
-    sections.append(([], _clean_block(lines[:first])))
-    path: list[tuple[int, str]] = []
-    for position, (level, _start, after, text) in enumerate(marks):
-        path = [(lvl, txt) for lvl, txt in path if lvl < level] + [(level, _clean_heading(text))]
-        end = marks[position + 1][1] if position + 1 < len(marks) else len(lines)
-        sections.append(([txt for _, txt in path if txt], _clean_block(lines[after:end])))
-    return sections
-
-
-def _chunks(body: str, title: str) -> list[Chunk]:
+def _chunks(body: str, title: str) -> tuple[list[Chunk], list[FaqEntry]]:
+    """The document's chunks and FAQ entries, every heading path led by the title."""
+    pieces, found = cut(parse_sections(body), title)
     chunks: list[Chunk] = []
-    for path, text in _sections(body):
-        if not text:
-            continue  # a heading with nothing under it lives on in its children's paths
+    for piece in pieces:
+        path = piece.path
         if not path or slugify(path[0]) != slugify(title):
             path = [title, *path]
-        heading = HEADING_SEPARATOR.join(path)
-        for piece in _split(text):
-            chunks.append(Chunk(ordinal=len(chunks), heading=heading, content=piece))
-    return chunks
-
-
-def _split(text: str) -> list[str]:
-    """Pieces of at most MAX_CHUNK_CHARS, cut between paragraphs, then lines, where possible."""
-    if len(text) <= MAX_CHUNK_CHARS:
-        return [text]
-    pieces: list[str] = []
-    current = ""
-    for block in re.split(r"(\n\n|\n)", text):
-        if len(current) + len(block) > MAX_CHUNK_CHARS and current.strip():
-            pieces.append(current.strip())
-            current = ""
-        while len(block) > MAX_CHUNK_CHARS:  # one enormous line: cut it
-            pieces.append(block[:MAX_CHUNK_CHARS].strip())
-            block = block[MAX_CHUNK_CHARS:]
-        current += block
-    if current.strip():
-        pieces.append(current.strip())
-    return pieces
-
-
-_QA = re.compile(r"^Q:\s*(?P<q>.+?)\s*\n+A:\s*(?P<a>.*?)(?=^Q:|\Z)", re.MULTILINE | re.DOTALL)
-
-
-def _faqs(chunks: list[Chunk]) -> list[FaqEntry]:
-    """Question headings with their answer, and 'Q: ... A: ...' pairs inside sections."""
-    entries: list[FaqEntry] = []
+        chunks.append(Chunk(len(chunks), HEADING_SEPARATOR.join(path), piece.text))
+    faqs: list[FaqEntry] = []
     seen: set[str] = set()
-    for chunk in chunks:
-        last = chunk.heading.split(HEADING_SEPARATOR)[-1]
-        found = [(last, chunk.content)] if is_question(last) else []
-        found += [(m["q"], m["a"]) for m in _QA.finditer(chunk.content)]
-        for question, answer in found:
-            question, answer = question.strip(), answer.strip()
-            if answer and question.lower() not in seen:
-                seen.add(question.lower())
-                entries.append(FaqEntry(question, answer, chunk.ordinal))
-    return entries
-
-
-_FACT_SECTIONS = ("business", "accommodation")
+    for question, answer, ordinal in found:
+        if question.lower() not in seen:
+            seen.add(question.lower())
+            faqs.append(FaqEntry(question, answer, ordinal))
+    return chunks, faqs
 
 
 def _facts_chunk(metadata: dict[str, Any], title: str, ordinal: int) -> list[Chunk]:
-    """Listings keep hours, prices and phones in front matter; make them answerable."""
-    lines: list[str] = []
-    for key in _FACT_SECTIONS:
-        section = metadata.get(key)
-        if not isinstance(section, dict):
-            continue
-        for name, value in section.items():
-            if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-                value = ", ".join(str(v) for v in value)
-            if isinstance(value, str | int | float) and str(value).strip() and name != "images":
-                lines.append(f"{str(name).replace('_', ' ')}: {value}")
+    """Front-matter facts (hours, prices, capacity) as one chunk of the document's scope."""
+    lines = fact_lines(metadata)
     if not lines:
         return []
-    return [
-        Chunk(ordinal=ordinal, heading=f"{title}{HEADING_SEPARATOR}datos", content="\n".join(lines))
-    ]
+    heading = f"{title}{HEADING_SEPARATOR}datos"
+    return [Chunk(ordinal=ordinal, heading=heading, content="\n".join(lines))]
 
 
 def _jsonable(value: Any) -> Any:

@@ -55,7 +55,15 @@ class Hit:
     text_rank: int | None
     coverage: float  # share of the question's words found in this row
     question_coverage: float  # FAQ only: share of the FAQ question's words in the guest's
-    extra: dict[str, Any] | None = None  # cached answers: layer, model, sources, version
+    # cached answers: layer, model, sources, version; cached answers and FAQ entries:
+    # evidence_similarity, how near their question is to the passage they rest on
+    extra: dict[str, Any] | None = None
+
+    @property
+    def evidence_similarity(self) -> float | None:
+        """How near this entry's question is to its passage (cache and FAQ rows)."""
+        value = (self.extra or {}).get("evidence_similarity")
+        return float(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -149,9 +157,10 @@ SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_
        (SELECT count(*) FROM unnest(tsvector_to_array(f.question_tsv)) l
         WHERE l = ANY(q.lexemes))::float8
            / greatest(cardinality(tsvector_to_array(f.question_tsv)), 1),
-       NULL::jsonb
+       -- How near the entry's own question is to its passage: the guard's yardstick.
+       jsonb_build_object('evidence_similarity', 1 - (f.embedding <=> fc.embedding))
 FROM faq_candidates JOIN faq f ON f.id = faq_candidates.id
-     JOIN documents d ON d.id = f.document_id, q"""
+     JOIN documents d ON d.id = f.document_id LEFT JOIN chunks fc ON fc.id = f.chunk_id, q"""
 
 # Semantic-cache candidates: this tenant's current version, this guest's scope, this
 # language, nearest first; and the tenant's knowledge version, which cached answers carry.
@@ -167,8 +176,9 @@ _CACHED_ROWS = """SELECT 'cache', a.id, a.evidence, '', '', a.tenant_id,
        a.answer, a.question, a.hits::float8, 1 - (a.embedding <=> %(emb)s), NULL, NULL,
        0::float8, 0::float8,
        jsonb_build_object('layer', a.layer, 'model', a.model, 'sources', a.sources,
-                          'version', a.knowledge_version)
-FROM cached JOIN answer_cache a ON a.id = cached.id
+                          'version', a.knowledge_version,
+                          'evidence_similarity', 1 - (a.embedding <=> ev.embedding))
+FROM cached JOIN answer_cache a ON a.id = cached.id LEFT JOIN chunks ev ON ev.id = a.evidence
 UNION ALL
 SELECT 'version', 0, NULL, '', '', %(tenant)s, '', NULL, '', '', NULL, 0, 0, NULL, NULL, 0, 0,
        jsonb_build_object('version',
