@@ -50,6 +50,15 @@ def test_prompt_names_the_hotel_the_language_and_the_sources() -> None:
     assert "(no relevant passage found)" in english.messages[0].content
 
 
+def test_prompt_tells_the_model_to_answer_in_portuguese_or_french() -> None:
+    for question, language in (
+        ("que horas abre o restaurante", "Portuguese"),
+        ("a quelle heure ouvre le restaurant", "French"),
+    ):
+        prompt = build_prompt(hotel="H", question=question, passages=[], history=[], budget=1000)
+        assert f"Answer in {language}, the language" in prompt.messages[0].content, question
+
+
 def test_budget_keeps_best_passages_and_newest_turns() -> None:
     passages = [_hit(n, f"passage {n} " + "word " * 60) for n in range(1, 9)]
     history = [

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 
+from posada.answers import language
 from posada.cache.answers import ExactCache
 from posada.cache.embeddings import CachingEmbedder
 from posada.cache.shared import SharedCache
@@ -138,6 +139,7 @@ class Runtime:
         """Load the local model off the event loop, so a first question does not wait for it."""
         if isinstance(self.embedder, LocalEmbedder):
             await asyncio.to_thread(self.embedder.load)
+        await asyncio.to_thread(language.load)  # the language detector's, too
         self.model_ready = True
 
     async def close(self, *, timeout_s: float = 10.0) -> None:

@@ -6,16 +6,14 @@ from dataclasses import dataclass
 
 from posada.answers.excerpt import excerpt
 from posada.answers.language import detect_language
+from posada.answers.phrases import PHRASES
 from posada.cache.guard import conflicts, rests_on, signature
 from posada.config import Settings
 from posada.knowledge.retrieval import Hit, Retrieved
 
 MAX_PASSAGE_CHARS = 700
 
-NO_INFORMATION = {
-    "es": "No tengo esa información. Por favor pregunta en recepción.",
-    "en": "I don't have that information. Please ask at reception.",
-}
+NO_INFORMATION = PHRASES["no_information"]
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from posada.answers.language import detect_language
+from posada.answers.language import Language, detect_language
 from posada.knowledge.retrieval import Hit
 from posada.providers.llm import ChatMessage, estimate_tokens
 
-LANGUAGES = {"es": "Spanish", "en": "English"}
+LANGUAGES: dict[Language, str] = {
+    "es": "Spanish",
+    "en": "English",
+    "pt": "Portuguese",
+    "fr": "French",
+}
 
 SYSTEM = (
     "You are the concierge of {hotel}. Answer only from the context below. If the context "

@@ -12,6 +12,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
+from posada.answers.language import detect_language
+from posada.answers.phrases import phrase
 from posada.answers.pipeline import (
     Answer,
     LlmAllowance,
@@ -230,7 +232,9 @@ async def chat_stream(
             yield _sse("error", {"detail": exc.message})
         except Exception:
             log.exception("streamed answer failed")
-            yield _sse("error", {"detail": "something went wrong; please ask again"})
+            # In the guest's language: a client may show it as the answer.
+            language = detect_language(body.message)
+            yield _sse("error", {"detail": phrase("error", language)})
         finally:
             # A guest who leaves cancels this task; close the pipeline now (it keeps the
             # partial answer and stops the upstream) rather than whenever it is collected.
