@@ -4,6 +4,9 @@ Every candidate answers es, en, pt or fr (Spanish when it cannot tell) for each 
 bench/labels/languages.yaml. Each runs in a process of its own, so its load time and the
 memory it adds are its own. The `test` half is the one to report; `tune` is the one that
 may be looked at while adjusting a detector (`--show-failures` shows only its misses).
+Then the same detectors on the Spanish and English questions of posada's other benchmarks,
+which others wrote with no detector in mind: a check on the word list's author's bias,
+and on Spanish read as Portuguese.
 
 Candidates other than posada's own are not dependencies; one that is not installed is
 listed as such. To compare them, install them aside and put that folder on the path:
@@ -29,6 +32,9 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 LABELS = HERE / "labels" / "languages.yaml"
+# Spanish and English questions that others wrote for posada's other benchmarks: not
+# written with any detector in mind, so a check on the word list's author's own bias.
+OTHERS = (HERE / "labels" / "questions.yaml", HERE.parent / "src/posada/bench/questions.yaml")
 LANGUAGES = ("es", "en", "pt", "fr")
 DEFAULT = "es"
 ROUNDS = 20  # every message this many times for the latency figures
@@ -113,6 +119,19 @@ def load_labels() -> dict[str, dict[str, list[str]]]:
     return data
 
 
+def load_others() -> dict[str, list[str]]:
+    """{"es": [...], "en": [...]} from the answer-quality set and the workload's groups."""
+    found: dict[str, set[str]] = {"es": set(), "en": set()}
+    quality, workload = (yaml.safe_load(path.read_text(encoding="utf-8")) for path in OTHERS)
+    for q in quality["questions"]:
+        found[q["lang"]].add(q["question"])
+    for group in workload["groups"]:
+        for language in found:
+            found[language].update(group.get(language, []))
+            found[language].update(group.get("follow_ups", {}).get(language, []))
+    return {language: sorted(questions) for language, questions in found.items()}
+
+
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -158,6 +177,11 @@ def measure(name: str) -> dict[str, Any]:
                 pairs = zip(guesses, messages, strict=True)
                 result["misses"] += [[language, g, m] for g, m in pairs if g != language]
         result["halves"][half] = scores
+    result["others"], result["others_wrong"] = {}, {}
+    for language, questions in load_others().items():
+        guesses = [detect(q) for q in questions]
+        result["others"][language] = [sum(g == language for g in guesses), len(questions)]
+        result["others_wrong"][language] = sorted({g for g in guesses if g != language})
     timings = []
     for _ in range(ROUNDS):
         for message in every:
@@ -222,6 +246,15 @@ def main() -> None:
         if args.show_failures:
             for expected, got, message in result["misses"]:
                 print(f"    tune {expected}->{got}: {message}")
+    others = {lang: len(q) for lang, q in load_others().items()}
+    print(f"\nes/en questions others wrote for posada's other benchmarks ({others}), accuracy %:")
+    for result in results:
+        cells = "  ".join(
+            f"{lang} {100 * right / total:5.1f} (as {','.join(wrong[lang]) or '-'})"
+            for lang, (right, total) in result["others"].items()
+            for wrong in [result["others_wrong"]]
+        )
+        print(f"{result['candidate']:<16}{cells}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

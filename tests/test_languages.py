@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import yaml
@@ -22,8 +24,8 @@ MESSAGES = {
 
 
 def test_the_test_messages_are_not_the_benchmarks() -> None:
-    with open("bench/labels/languages.yaml", encoding="utf-8") as f:
-        labels = yaml.safe_load(f)
+    path = Path(__file__).parents[1] / "bench" / "labels" / "languages.yaml"
+    labels = yaml.safe_load(path.read_text(encoding="utf-8"))
     bench = {m for half in labels.values() for messages in half.values() for m in messages}
     assert not bench & {m for messages in MESSAGES.values() for m in messages}
 

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Route, async_playwright, expect
 
 from posada.runtime import Runtime
 from tests.conftest import StayFinder, serve_fake_llm, serve_posada
@@ -119,7 +119,7 @@ async def test_log_in_ask_see_the_stream_reload_see_the_history(
         )
         assert renewed not in (None, erased)
 
-        await page.click("#lang")
+        await page.select_option("#lang", "es")
         await expect(page.locator("#ask button[type=submit]")).to_have_text("Enviar")
         assert await page.evaluate("() => localStorage.getItem('posada:casa-azul:lang')") == "es"
         # Nothing the page needs was blocked by its policy (Chromium says so on the console).
@@ -132,4 +132,56 @@ async def test_log_in_ask_see_the_stream_reload_see_the_history(
         assert framed is not None
         frame = await framed.content_frame()
         assert frame is None or await frame.query_selector("#hotel-name") is None
+        await browser.close()
+
+
+async def test_the_page_speaks_the_browsers_language_and_the_guests_choice(
+    site: str, current_stay: StayFinder
+) -> None:
+    stay = await current_stay("brisa")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(locale="pt-BR")
+        await page.goto(f"{site}/?hotel=casa-azul")
+        await expect(page.locator("#login p").first).to_have_text(
+            "Entre com a data de check-in da sua reserva e os últimos 4 dígitos do seu telefone."
+        )
+        await expect(page.locator("html")).to_have_attribute("lang", "pt")
+        await expect(page.locator("#lang")).to_have_value("pt")
+        await page.fill("#check-in", "2001-01-01")
+        await page.fill("#phone", stay.phone_last4)
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#login-error")).to_have_text("Não encontramos sua reserva.")
+
+        await page.fill("#check-in", stay.check_in.isoformat())
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#message")).to_have_attribute(
+            "placeholder", "Escreva sua pergunta…"
+        )
+        await expect(page.locator("#new")).to_have_text("Nova conversa")
+
+        # Refused for asking too fast: said in the page's language, not as a raw error.
+        async def too_many(route: Route) -> None:
+            await route.fulfill(status=429, json={"detail": "too many requests"})
+
+        await page.route("**/api/guest/chat/stream", too_many)
+        await page.fill("#message", "qual a senha do wifi")
+        await page.click("#ask button[type=submit]")
+        await expect(page.locator("#messages li.assistant .text").last).to_have_text(
+            "Muitas tentativas seguidas; espere um pouco e tente de novo."
+        )
+
+        # The guest picks French; it outlasts a reload, over the browser's Portuguese.
+        await page.select_option("#lang", "fr")
+        await expect(page.locator("#ask button[type=submit]")).to_have_text("Envoyer")
+        await expect(page.locator("#logout")).to_have_text("Se déconnecter")
+        await page.reload()
+        await expect(page.locator("#new")).to_have_text("Nouvelle conversation")
+        await expect(page.locator("html")).to_have_attribute("lang", "fr")
+
+        # A browser in a language the page does not have: Spanish, the hotel's.
+        german = await browser.new_page(locale="de-DE")
+        await german.goto(f"{site}/?hotel=casa-azul")
+        await expect(german.locator("#login button[type=submit]")).to_have_text("Entrar")
+        await expect(german.locator("#login p").first).to_contain_text("Ingresa con la fecha")
         await browser.close()

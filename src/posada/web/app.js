@@ -1,17 +1,37 @@
 // The guest chat: log in, ask, read the answer as it streams. No build step.
 "use strict";
 
+// The page's fixed labels in the four languages guests write in (answers come in the
+// language of each question, from the server).
 const TEXT = {
   es: { welcome: "Ingresa con la fecha de llegada de tu reserva y los últimos 4 dígitos de tu teléfono.",
         checkIn: "Fecha de llegada", phone: "Últimos 4 dígitos del teléfono", enter: "Entrar",
         send: "Enviar", newChat: "Nueva conversación", logout: "Salir", sources: "Fuentes",
         placeholder: "Escribe tu pregunta…", failed: "No pudimos verificar tu reserva.",
-        error: "Algo salió mal; inténtalo de nuevo.", hello: "Hola" },
+        error: "Algo salió mal; inténtalo de nuevo.", hello: "Hola",
+        busy: "Demasiados intentos seguidos; espera un poco y vuelve a intentarlo.",
+        unavailable: "El asistente no está disponible ahora; inténtalo de nuevo en un momento." },
   en: { welcome: "Log in with your reservation's check-in date and the last 4 digits of your phone.",
         checkIn: "Check-in date", phone: "Last 4 digits of your phone", enter: "Log in",
         send: "Send", newChat: "New conversation", logout: "Log out", sources: "Sources",
         placeholder: "Type your question…", failed: "We could not find your reservation.",
-        error: "Something went wrong; please try again.", hello: "Hello" },
+        error: "Something went wrong; please try again.", hello: "Hello",
+        busy: "Too many tries in a row; please wait a little and try again.",
+        unavailable: "The assistant is unavailable right now; please try again in a moment." },
+  pt: { welcome: "Entre com a data de check-in da sua reserva e os últimos 4 dígitos do seu telefone.",
+        checkIn: "Data de check-in", phone: "Últimos 4 dígitos do telefone", enter: "Entrar",
+        send: "Enviar", newChat: "Nova conversa", logout: "Sair", sources: "Fontes",
+        placeholder: "Escreva sua pergunta…", failed: "Não encontramos sua reserva.",
+        error: "Algo deu errado; tente de novo.", hello: "Olá",
+        busy: "Muitas tentativas seguidas; espere um pouco e tente de novo.",
+        unavailable: "O assistente está indisponível agora; tente de novo em instantes." },
+  fr: { welcome: "Connectez-vous avec la date d'arrivée de votre réservation et les 4 derniers chiffres de votre téléphone.",
+        checkIn: "Date d'arrivée", phone: "4 derniers chiffres du téléphone", enter: "Se connecter",
+        send: "Envoyer", newChat: "Nouvelle conversation", logout: "Se déconnecter", sources: "Sources",
+        placeholder: "Écrivez votre question…", failed: "Nous n'avons pas trouvé votre réservation.",
+        error: "Un problème est survenu ; veuillez réessayer.", hello: "Bonjour",
+        busy: "Trop d'essais d'affilée ; patientez un peu et réessayez.",
+        unavailable: "L'assistant est momentanément indisponible ; réessayez dans un instant." },
 };
 
 const params = new URLSearchParams(location.search);
@@ -25,15 +45,24 @@ const store = {
   drop: (key) => sessionStorage.removeItem(`posada:${hotel}:${key}`),
 };
 const langKey = `posada:${hotel}:lang`;
-let lang = localStorage.getItem(langKey) || (navigator.language || "es").slice(0, 2);
-if (!TEXT[lang]) lang = "es";
+// The guest's own choice, else the browser's first language the page has, else Spanish.
+const preferred = [localStorage.getItem(langKey), ...(navigator.languages || [navigator.language])];
+let lang = preferred.map((code) => (code || "").slice(0, 2).toLowerCase()).find((code) => TEXT[code]) || "es";
 const $ = (id) => document.getElementById(id);
 
 function translate() {
   document.documentElement.lang = lang;
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = TEXT[lang][node.dataset.i18n];
   $("message").placeholder = TEXT[lang].placeholder;
-  $("lang").textContent = lang === "es" ? "EN" : "ES";
+  $("lang").value = lang;
+}
+
+// What a refused request means to the guest: too many tries (429), the service not ready
+// (503), or anything else.
+function failure(response) {
+  if (response.status === 429) return TEXT[lang].busy;
+  if (response.status === 503) return TEXT[lang].unavailable;
+  return TEXT[lang].error;
 }
 
 function show(loggedIn) {
@@ -100,7 +129,7 @@ async function ask(question) {
     response = await send(question);
   }
   if (response.status === 401) return logout();
-  if (!response.ok) { item.querySelector(".text").textContent = TEXT[lang].error; return; }
+  if (!response.ok) { item.querySelector(".text").textContent = failure(response); return; }
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -123,8 +152,8 @@ async function ask(question) {
   }
 }
 
-$("lang").addEventListener("click", () => {
-  lang = lang === "es" ? "en" : "es";
+$("lang").addEventListener("change", () => {
+  lang = $("lang").value;
   localStorage.setItem(langKey, lang);
   translate();
   show(Boolean(store.get("token")));
@@ -137,7 +166,11 @@ $("login").addEventListener("submit", async (event) => {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ tenant: hotel, check_in: $("check-in").value, phone_last4: $("phone").value }),
   });
-  if (!response.ok) { $("login-error").textContent = TEXT[lang].failed; return; }
+  if (!response.ok) {
+    const refused = response.status === 429 || response.status === 503;
+    $("login-error").textContent = refused ? failure(response) : TEXT[lang].failed;
+    return;
+  }
   const data = await response.json();
   store.set("token", data.token);
   store.set("guest", data.guest_name);
