@@ -89,7 +89,11 @@ def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
         return Draft(NO_INFORMATION[language], "extractive", [])
     chosen = relevant[0]
     # The guest's own unit says it more exactly ("wifi password": their room's network).
-    own = [h for h in relevant if h.scope == "unit" and h.score >= 0.9 * chosen.score]
+    own = [
+        h
+        for h in relevant
+        if h.scope == "unit" and h.score >= 0.9 * chosen.score and h.similarity >= chosen.similarity
+    ]
     if chosen.scope != "unit" and own:
         chosen = own[0]
     return Draft(excerpt(question, chosen.text), "extractive", [chosen])

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from posada.bench.hotels import Hotel, Stay, generate_hotel
+from posada.bench.rewordings import load_real_hotels
 from posada.bench.workload import demo_stays
 from posada.config import Settings
 from posada.demo import load_demo
@@ -55,10 +56,16 @@ async def forget_activity(runtime: Runtime) -> None:
 
 @asynccontextmanager
 async def bench_database(
-    folder: Path, *, hotels: int, seed: int, say: Callable[[str], None]
-) -> AsyncIterator[tuple[Runtime, list[Stay], list[Hotel]]]:
+    folder: Path,
+    *,
+    hotels: int,
+    seed: int,
+    say: Callable[[str], None],
+    corpus: Path | None = None,
+) -> AsyncIterator[tuple[Runtime, list[Stay], list[Hotel], list[Stay]]]:
     """A run's own embedded database under `folder`, with the demo and `hotels` generated
-    hotels loaded and earlier runs' activity forgotten; open while the block runs."""
+    hotels loaded (and the real hotels of `corpus`, whose stays come last) and earlier
+    runs' activity forgotten; open while the block runs."""
     today = date.today()
     settings = Settings(
         _env_file=None,
@@ -72,7 +79,11 @@ async def bench_database(
     try:
         planned = plan_hotels(count=hotels, seed=seed, today=today)
         stays = await load_hotels(runtime, hotels=planned, folder=folder / "hotels", today=today)
+        real: list[Stay] = []
+        if corpus is not None:
+            say(f"loading the real hotels of {corpus} ...")
+            real = await load_real_hotels(runtime, corpus=corpus, today=today)
         await forget_activity(runtime)
-        yield runtime, stays, planned
+        yield runtime, stays, planned, real
     finally:
         await runtime.close()

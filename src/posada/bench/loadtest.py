@@ -143,7 +143,12 @@ async def _own_server(
     folder: Path, seed: int, hotels: int, say: Say
 ) -> AsyncIterator[tuple[str, list[Stay]]]:
     """A database with the hotels, fake-llm and an optimized `posada serve`: (URL, stays)."""
-    async with bench_database(folder, hotels=hotels, seed=seed, say=say) as (runtime, stays, _):
+    async with bench_database(folder, hotels=hotels, seed=seed, say=say) as (
+        runtime,
+        stays,
+        _,
+        _real,
+    ):
         with fake_llm(
             ttft_ms=PACE.ttft_ms,
             tokens_per_s=PACE.tokens_per_s,

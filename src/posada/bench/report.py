@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from posada.bench.driver import Drive
+from posada.bench.driver import Drive, Sample
+from posada.bench.rewordings import FRESH
 from posada.observe import window
 
 CACHE_LAYERS = ("exact", "semantic")
+REUSE_LAYERS = ("exact", "semantic", "faq")
 
 # Figures whose optimized/baseline ratio is reported (lower is better for each).
 RATIO_FIGURES = (
@@ -29,6 +31,11 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def _reused(samples: list[Sample]) -> float | None:
+    hits = sum(s.layer in REUSE_LAYERS for s in samples)
+    return round(hits / len(samples), 4) if samples else None
+
+
 def figures(run: Drive, *, peak_memory_mb: float | None) -> dict[str, Any]:
     """Per-profile figures: times measured by the client, counts reported by the server."""
     questions = [s for s in run.samples if s.kind in ("chat", "stream")]
@@ -41,6 +48,8 @@ def figures(run: Drive, *, peak_memory_mb: float | None) -> dict[str, Any]:
     layers: dict[str, int] = {}
     for sample in answered:
         layers[sample.layer or "?"] = layers.get(sample.layer or "?", 0) + 1
+    fresh = [s for s in answered if (s.group or "").startswith(FRESH)]
+    repeated = [s for s in answered if not (s.group or "").startswith(FRESH)]
     return {
         "questions": len(questions),
         "requests": len(run.samples),
@@ -60,6 +69,11 @@ def figures(run: Drive, *, peak_memory_mb: float | None) -> dict[str, Any]:
             else None
         ),
         "faq_hit_rate": round(layers.get("faq", 0) / len(answered), 4) if answered else None,
+        # Served without an LLM by a cache or the FAQ: the workload's own repeated wordings,
+        # and rewordings of real hotels' questions that no cache had seen (rewordings).
+        "reuse_rate_repeated": _reused(repeated),
+        "reuse_rate_fresh": _reused(fresh),
+        "fresh_questions": len(fresh),
         "cost_per_1000_questions_usd": round(cost / len(answered) * 1000, 6) if answered else None,
         "throughput_qps": round(len(answered) / run.wall_s, 3) if run.wall_s else None,
         "peak_memory_mb": peak_memory_mb,

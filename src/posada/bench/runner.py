@@ -22,6 +22,7 @@ from typing import Any, Literal
 from posada.bench.dataset import bench_database
 from posada.bench.driver import drive, warm_up
 from posada.bench.report import figures, ratios
+from posada.bench.rewordings import interleave, load_facts, rewording_sessions
 from posada.bench.servers import Running, fake_llm, posada_server
 from posada.bench.workload import Mix, build_sessions, describe
 from posada.fake_llm import Pace
@@ -57,6 +58,9 @@ class BenchOptions:
     workers: int = 1  # uvicorn worker processes of each profile's server
     mix: Mix = field(default_factory=Mix)
     data_dir: Path | None = None  # default ./.posada/bench, reused (and reset) by every run
+    # Real hotels' documents and a labelled set over them: fresh rewordings (see rewordings).
+    corpus: Path | None = None
+    rewordings: Path | None = None
 
 
 def server_env(profile: Profile, *, runtime: Runtime, llm: str, secret: str) -> dict[str, str]:
@@ -94,17 +98,23 @@ def server_env(profile: Profile, *, runtime: Runtime, llm: str, secret: str) -> 
 async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any]:
     """Run the profiles on one workload; return the results (the `--json` document)."""
     folder = options.data_dir or Path(".posada/bench")
-    async with bench_database(folder, hotels=options.hotels, seed=options.seed, say=say) as (
-        runtime,
-        stays,
-        hotels,
-    ):
+    real = options.corpus if options.rewordings is not None else None
+    async with bench_database(
+        folder, hotels=options.hotels, seed=options.seed, say=say, corpus=real
+    ) as (runtime, stays, hotels, real_stays):
         sessions = build_sessions(
             seed=options.seed, count=options.guests * 200 + 100, stays=stays, mix=options.mix
         )
         yesterday = build_sessions(
             seed=options.seed + 1, count=options.warm_sessions, stays=stays, mix=options.mix
         )
+        if options.rewordings is not None and real_stays:
+            facts = load_facts(options.rewordings)
+            first = rewording_sessions(facts, real_stays, seed=options.seed, first=True)
+            fresh = rewording_sessions(facts, real_stays, seed=options.seed, first=False)
+            yesterday = interleave(yesterday, first) if yesterday else first
+            sessions = interleave(sessions, fresh)
+            say(f"rewordings: {len(facts)} facts of the test half, fresh wordings in the run")
         results: dict[str, Any] = {
             "version": 1,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -27,6 +27,8 @@ ROWS = (
     ("embedding computations per question", "embeddings_per_question", "{:.2f}"),
     ("answer-cache hit rate", "answer_cache_hit_rate", "{:.1%}"),
     ("FAQ hit rate", "faq_hit_rate", "{:.1%}"),
+    ("reused (cache or FAQ), repeated wordings", "reuse_rate_repeated", "{:.1%}"),
+    ("reused (cache or FAQ), fresh rewordings", "reuse_rate_fresh", "{:.1%}"),
     ("AI cost per 1,000 questions", "cost_per_1000_questions_usd", "${:,.4f}"),
     ("LLM calls per question", "llm_calls_per_question", "{:.2f}"),
     ("questions answered", "questions", "{:,}"),
@@ -60,10 +62,22 @@ def bench(
         Path | None,
         typer.Option(help="where the run keeps its database and logs (default ./.posada/bench)"),
     ] = None,
+    corpus: Annotated[
+        Path, typer.Option(help="real hotels' documents, for fresh rewordings")
+    ] = Path("../shared/corpus"),
+    rewordings: Annotated[
+        Path, typer.Option(help="labelled set over the corpus (its test half is asked)")
+    ] = Path("bench/labels/real"),
 ) -> None:
     """Run posada against the simulated LLM with the optimized and/or baseline profile."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     profiles: tuple[Profile, ...] = ("baseline", "optimized") if profile == "both" else (profile,)
+    real = corpus.is_dir() and rewordings.is_dir()
+    if not real:
+        console.print(
+            f"[yellow]no fresh rewordings:[/yellow] {corpus} or {rewordings} is missing; "
+            "only the workload's own wordings are asked"
+        )
     options = BenchOptions(
         profiles=profiles,
         guests=guests,
@@ -78,6 +92,8 @@ def bench(
         warm_sessions=warm_sessions,
         workers=workers,
         data_dir=data_dir,
+        corpus=corpus if real else None,
+        rewordings=rewordings if real else None,
     )
     try:
         results = asyncio.run(run_bench(options, say=lambda line: console.print(line)))
