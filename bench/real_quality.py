@@ -180,6 +180,7 @@ class Outcome:
     right: bool
     leak: bool
     top: list[str]
+    signals: list[tuple[float, float, bool]]  # per fused chunk: similarity, coverage, holds it
 
 
 async def measure_answers(
@@ -208,6 +209,7 @@ async def measure_answers(
                     candidates=settings.retrieval_candidates,
                     weights=weights,
                     language=language,
+                    glossary=settings.fulltext_glossary,
                 )
                 found[mode] = got.chunks + got.faqs
                 if mode == "fused":
@@ -252,6 +254,10 @@ async def measure_answers(
                     f"{h.heading} (sim {h.similarity:.2f} cov {h.coverage:.2f})"
                     for h in found["chunks"]
                 ],
+                signals=[
+                    (round(h.similarity, 4), round(h.coverage, 4), fact_in([h]) is True)
+                    for h in found["chunks"]
+                ],
             )
         )
     return outcomes
@@ -264,6 +270,7 @@ class Reuse:
     message: Message
     layer: str
     right: bool
+    first_right: bool  # whether the answer to the fact's first wording held the fact
 
 
 async def measure_reuse(runtime: Runtime, loaded: Loaded, messages: list[Message]) -> list[Reuse]:
@@ -276,9 +283,10 @@ async def measure_reuse(runtime: Runtime, loaded: Loaded, messages: list[Message
     for group in by_fact.values():
         seen: set[str] = set()
         first, *rest = group
-        await answer_question(
+        given = await answer_question(
             runtime=runtime, visibility=loaded.visibility(first), question=first.text
         )
+        first_right = holds(given.text, first.expect)
         seen.add(normalise(first.text))
         for message in rest:
             if normalise(message.text) in seen:
@@ -287,7 +295,8 @@ async def measure_reuse(runtime: Runtime, loaded: Loaded, messages: list[Message
             answer = await answer_question(
                 runtime=runtime, visibility=loaded.visibility(message), question=message.text
             )
-            reuses.append(Reuse(message, answer.layer, holds(answer.text, message.expect)))
+            right = holds(answer.text, message.expect)
+            reuses.append(Reuse(message, answer.layer, right, first_right))
     return reuses
 
 
@@ -330,6 +339,8 @@ def summarise(outcomes: list[Outcome], reuses: list[Reuse], cross_leaks: int) ->
         "leaks": sum(o.leak for o in outcomes),
         "reuse": (len(reused), len(reuses)),
         "reuse_wrong": (sum(not r.right for r in reused), len(reused)),
+        # Of those, wrong although the fact's first answer was right: the reuse's own fault.
+        "reuse_wrong_first_right": sum(not r.right and r.first_right for r in reused),
         "reuse_layers": dict(Counter(r.layer for r in reuses)),
         "cross_reuse_leaks": cross_leaks,
         "by_language": {},
@@ -359,7 +370,8 @@ def report(name: str, f: dict[str, Any]) -> str:
         f"extractive/FAQ answer holds the fact: {pct(f['answers'])}",
         f"unanswerable declined: {pct(f['declined'])}",
         f"rewordings reused (cache or FAQ): {pct(f['reuse'])}  layers {f['reuse_layers']}",
-        f"wrong reuses: {pct(reuse_wrong)}; across units/hotels: {f['cross_reuse_leaks']}",
+        f"wrong reuses: {pct(reuse_wrong)} ({f['reuse_wrong_first_right']} where the first "
+        f"answer was right); across units/hotels: {f['cross_reuse_leaks']}",
         f"leaks: {f['leaks']}",
     ]
     for lang, g in f["by_language"].items():
@@ -417,6 +429,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for split in sorted({m.split for m in messages}):
         mine = [o for o in outcomes if o.message.split == split]
         result[split] = summarise(mine, reuses[split], cross[split])
+        if args.details:
+            result[f"{split}_details"] = [
+                {"fact": o.message.fact, "kind": o.message.kind, "lang": o.message.lang,
+                 "text": o.message.text, "right": o.right, "layer": o.layer,
+                 "signals": o.signals}
+                for o in mine
+            ]  # fmt: skip
         print(report(split, result[split]))
         if args.show_failures:
             print(failures(mine, reuses[split]))
@@ -435,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--details", action="store_true", help="per-message signals in --json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.corpus.is_dir():

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(default=40, ge=5, le=400)
     # Weight of the vector side in the fusion for Spanish questions (full text weighs 1):
     # the local model reads Spanish poorly, and measured recall drops when it weighs fully.
+    # The full-text side also searches the glossary's translations of the question's words.
+    fulltext_glossary: bool = True
     vector_weight_es: float = Field(default=0.1, ge=0, le=3)
     vector_weight_en: float = Field(default=1.5, ge=0, le=3)
     # A passage is relevant when the question is this similar to it (the local model reads

@@ -241,6 +241,7 @@ async def answer_events(
                 sequential=settings.lookup == "sequential",
                 cache=semantic,
                 language=language,
+                glossary=settings.fulltext_glossary,
             )
         await _pause(settings, "lookup")
     if semantic:

@@ -238,6 +238,7 @@ async def retrieve(
     sequential: bool = False,
     cache: bool = False,
     language: str = "en",
+    glossary: bool = True,
 ) -> Retrieved:
     """Top-k chunks and FAQ candidates this guest may see, in one statement.
 
@@ -245,12 +246,14 @@ async def retrieve(
     one side alone. `sequential` runs the searches as separate statements, one after
     another (the benchmark's baseline); the rows are the same. `cache` adds the nearest
     cached answers in `language` (the same statement; never in the sequential baseline).
+    `glossary` adds the glossary's translations of the question's words to the full-text
+    side.
     """
     params: dict[str, Any] = {
         "tenant": visibility.tenant_id,
         "unit": visibility.unit_id,
         "text": text,
-        "also": translations(text),
+        "also": translations(text) if glossary else "",
         "emb": np.asarray(embedding, dtype=np.float32),
         "candidates": candidates,
         "k": k,
