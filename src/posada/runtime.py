@@ -18,6 +18,7 @@ from posada.config import Settings
 from posada.db.embedded import watch_embedded
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
+from posada.knowledge.reembed import require_embedding_model
 from posada.observe.ledger import UsageLedger, usage_recorder
 from posada.providers.embeddings import Embedder, build_embedders
 from posada.providers.llm import ChatModel
@@ -93,10 +94,13 @@ class Runtime:
         *,
         embedder: Embedder | None = None,
         query_embedder: Embedder | None = None,
+        check_embeddings: bool = True,
     ) -> Runtime:
         """Start or find the database, apply migrations, open the pool, load the model.
 
         `embedder` (and `query_embedder`, else the same) replace the configured ones.
+        Unless `check_embeddings` is off (`posada reembed`), a database whose stored
+        vectors come from another model is refused: `knowledge.reembed`.
         """
         url = await asyncio.to_thread(resolve_database_url, settings)
         applied = await asyncio.to_thread(migrate, url, embedding_dim=settings.embedding_dim)
@@ -111,6 +115,13 @@ class Runtime:
         if embedder is None:
             embedder, query_embedder = build_embedders(settings)
         query_embedder = embedder if query_embedder is None else query_embedder
+        if check_embeddings:
+            try:
+                async with pool.connection() as conn:
+                    await require_embedding_model(conn, model=embedder.model)
+            except BaseException:
+                await pool.close()
+                raise
         ledger = UsageLedger(
             pool,
             count_tokens=getattr(embedder, "count_tokens", None),

@@ -137,7 +137,9 @@ async def ingest_folder(
         for doc in todo:
             try:
                 async with conn.transaction():  # a savepoint: one bad document spoils nothing
-                    await _replace_document(conn, doc=doc, tenant_id=tenant_id, vectors=vectors)
+                    await _replace_document(
+                        conn, doc=doc, tenant_id=tenant_id, vectors=vectors, model=embedder.model
+                    )
             except Exception as exc:
                 report.failed.append(DocumentError(doc.source, 1, f"could not be stored: {exc}"))
                 continue
@@ -238,6 +240,7 @@ async def _replace_document(
     doc: ParsedDocument,
     tenant_id: int | None,
     vectors: dict[str, tuple[Vectors, Vectors]],
+    model: str,
 ) -> None:
     scope, unit_id = ("tourism" if tenant_id is None else "hotel"), None
     if tenant_id is not None and doc.accommodation is not None:
@@ -273,10 +276,10 @@ async def _replace_document(
     async with conn.cursor() as cur:
         await cur.executemany(
             """INSERT INTO chunks (document_id, tenant_id, scope, unit_id, ordinal, heading,
-                                   content, embedding)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                                   content, embedding, embedding_model)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             [
-                (document_id, tenant_id, scope, unit_id, c.ordinal, c.heading, c.content, v)
+                (document_id, tenant_id, scope, unit_id, c.ordinal, c.heading, c.content, v, model)
                 for c, v in zip(doc.chunks, chunk_vectors, strict=True)
             ],
             returning=True,
@@ -290,8 +293,8 @@ async def _replace_document(
                 break
         await cur.executemany(
             """INSERT INTO faq (document_id, chunk_id, tenant_id, scope, unit_id, question,
-                                answer, embedding)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                                answer, embedding, embedding_model)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             [
                 (
                     document_id,
@@ -302,6 +305,7 @@ async def _replace_document(
                     f.question,
                     f.answer,
                     v,
+                    model,
                 )
                 for f, v in zip(doc.faqs, faq_vectors, strict=True)
             ],
