@@ -301,7 +301,11 @@ async def bench_ingest_one(runtime: Runtime, results: Results, *, key: str, at: 
         tenant = await get_tenant(conn, slug=DEMO_SLUG)
     start = time.perf_counter()
     report = await ingest_folder(
-        pool=runtime.pool, embedder=runtime.embedder, root=path, tenant=tenant
+        pool=runtime.pool,
+        embedder=runtime.embedder,
+        faq_embedder=runtime.query_embedder,
+        root=path,
+        tenant=tenant,
     )
     wall = ms_since(start)
     results.add(
@@ -1055,7 +1059,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> Results:
     try:
         await bench_embedding(runtime, results, args.repeat)
         await bench_ingest(runtime, results)
-        embeddings = await runtime.embedder.embed_batch(list(QUESTIONS))
+        embeddings = await runtime.query_embedder.embed_batch(list(QUESTIONS))
         samples = RETRIEVAL_SAMPLES * args.repeat
 
         async with runtime.pool.connection() as conn:

@@ -286,6 +286,7 @@ async def load_everything(runtime: Runtime, console: Console, other_slug: str) -
     other = await ingest_folder(
         pool=runtime.pool,
         embedder=runtime.embedder,
+        faq_embedder=runtime.query_embedder,
         root=OTHER_HOTEL,
         tenant=tenant,
         prune=True,
@@ -698,7 +699,7 @@ async def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         await load_everything(runtime, console, labels.other_tenant_slug)
         seconds["load"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        memo = MemoEmbedder(runtime.embedder)
+        memo = MemoEmbedder(runtime.query_embedder)
         outcomes = await measure(runtime, labels, memo)
         seconds["questions"] = time.perf_counter() - mark
         seconds["total"] = time.perf_counter() - started

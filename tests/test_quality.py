@@ -40,7 +40,7 @@ async def test_labelled_questions_never_leak_and_meet_the_targets(
     assert len(labels.questions) >= 150
     await quality.load_everything(quality_runtime, Console(quiet=True), labels.other_tenant_slug)
     outcomes = await quality.measure(
-        quality_runtime, labels, quality.MemoEmbedder(quality_runtime.embedder)
+        quality_runtime, labels, quality.MemoEmbedder(quality_runtime.query_embedder)
     )
     report = quality.figures(outcomes, quality_runtime.settings, {})
     leaked = [o.q.id for o in outcomes if o.answer_leaks or o.retrieval_leaks]

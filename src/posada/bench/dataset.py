@@ -40,7 +40,12 @@ async def load_hotels(
         async with runtime.pool.connection() as conn:
             tenant = await ensure_tenant(conn, slug=hotel.slug, name=hotel.name)
         await ingest_folder(
-            pool=runtime.pool, embedder=runtime.embedder, root=root, tenant=tenant, prune=True
+            pool=runtime.pool,
+            embedder=runtime.embedder,
+            faq_embedder=runtime.query_embedder,
+            root=root,
+            tenant=tenant,
+            prune=True,
         )
         async with runtime.pool.connection() as conn:
             await import_reservations(conn, tenant=tenant, csv_text=hotel.reservations_csv)

@@ -1,10 +1,13 @@
 """The embedding cache: a question embedded once is not embedded again, in any replica.
 
 `CachingEmbedder` wraps any embedder: an in-process LRU (default 500 vectors) in front of
-Redis (shared by the replicas, with a TTL), keyed by the model and the text with case and
-spacing normalised (the local model is uncased, so the vector is the same). Vectors served
-from a cache are reported to the usage hook as `cached`, so the request's counters and the
-usage ledger say which were computed and which were not.
+Redis (shared by the replicas, with a TTL), keyed by what makes the vector: the provider,
+the model, its size and its role (multilingual-e5-small embeds a question and a document
+differently), so that a switch of model never serves another model's vector; and the text
+with spacing normalised, and case too for an uncased model (all-MiniLM-L6-v2: the vector is
+the same; e5 keeps case, an embedder that says `cased`). Vectors served from a cache are
+reported to the usage hook as `cached`, so the request's counters and the usage ledger say
+which were computed and which were not.
 """
 
 from __future__ import annotations
@@ -19,11 +22,18 @@ from posada.cache.shared import SharedCache
 from posada.providers.embeddings import Embedder, EmbeddingCall, UsageHook, Vectors
 
 
-def embedding_key(model: str, text: str) -> str:
-    """The shared cache's key for a text's vector."""
-    normalised = " ".join(text.lower().split())
+def embedder_name(embedder: Embedder) -> str:
+    """What tells one embedder's vectors from another's: provider, model, size, role."""
+    role = getattr(embedder, "role", None)
+    name = f"{embedder.provider}/{embedder.model}/{embedder.dimensions}"
+    return f"{name}/{role}" if role else name
+
+
+def embedding_key(name: str, text: str, *, cased: bool = False) -> str:
+    """The shared cache's key for a text's vector from the embedder called `name`."""
+    normalised = " ".join((text if cased else text.lower()).split())
     digest = hashlib.sha256(normalised.encode()).hexdigest()[:40]
-    return f"emb:{model}:{digest}"
+    return f"emb:{name}:{digest}"
 
 
 class CachingEmbedder:
@@ -36,6 +46,8 @@ class CachingEmbedder:
         self.provider = inner.provider
         self.model = inner.model
         self.dimensions = inner.dimensions
+        self._name = embedder_name(inner)
+        self._cased = bool(getattr(inner, "cased", False))
         self._shared = shared
         self._ttl_s = ttl_s
         self._lru: LRUCache[str, Vectors] = LRUCache(maxsize=size)
@@ -63,7 +75,7 @@ class CachingEmbedder:
     async def _embed(self, texts: Sequence[str]) -> tuple[Vectors, int]:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32), 0
-        keys = [embedding_key(self.model, t) for t in texts]
+        keys = [embedding_key(self._name, t, cased=self._cased) for t in texts]
         found: dict[int, Vectors] = {}
         for i, key in enumerate(keys):
             vector = self._lru.get(key)

@@ -16,6 +16,7 @@ from posada.cli import (
     fake_llm,
     ingest,
     loadtest,
+    reembed,
     reservations,
     serve,
 )
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("ingest")(ingest.ingest)
+app.command("reembed")(reembed.reembed)
 app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)
 app.command("fake-llm")(fake_llm.fake_llm)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+import psycopg
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -31,22 +32,38 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def run_with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open the runtime, run `work`, close it; PosadaError becomes a message and exit 1."""
+def run_with_runtime(
+    work: Callable[[Runtime], Awaitable[T]], *, check_embeddings: bool = True
+) -> T:
+    """Open the runtime, run `work`, close it; PosadaError becomes a message and exit 1.
+
+    So does a database that cannot be reached. `check_embeddings`: `Runtime.open`'s.
+    """
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = load_settings()
 
     async def main() -> T:
-        runtime = await Runtime.open(settings)
+        runtime = await Runtime.open(settings, check_embeddings=check_embeddings)
         try:
             return await work(runtime)
         finally:
             await runtime.close()
 
-    try:
+    with reported_errors():
         return asyncio.run(main())
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """PosadaError, or a database that cannot be reached, becomes a message and exit 1."""
+    try:
+        yield
     except PosadaError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        console.print(f"[red]error:[/red] cannot reach the database: {reason}")
         raise typer.Exit(1) from exc
 
 

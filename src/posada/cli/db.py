@@ -15,7 +15,7 @@ from posada.db.migrate import migrate as apply_migrations
 from posada.db.pool import resolve_database_url
 from posada.db.profile import Profile, grouped_flags, profile_database, render_report
 from posada.errors import PosadaError
-from posada.providers.embeddings import build_embedder
+from posada.providers.embeddings import build_embedders
 
 app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
@@ -59,7 +59,7 @@ def profile(
         return await profile_database(
             url=url,
             settings=settings,
-            embedder=build_embedder(settings),
+            embedder=build_embedders(settings)[1],  # it embeds a guest's questions
             tenant=tenant,
             large_rows=large_rows,
             slow_ms=slow_ms,

@@ -42,6 +42,7 @@ def ingest(
             return await ingest_folder(
                 pool=runtime.pool,
                 embedder=runtime.embedder,
+                faq_embedder=runtime.query_embedder,
                 root=path,
                 tenant=target,
                 unit_slug=unit,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 from types import FrameType
 from typing import Annotated
 
+import psycopg
 import typer
 import uvicorn
 
-from posada.cli._common import load_settings
+from posada.cli._common import load_settings, reported_errors
+from posada.config import Settings
+from posada.db.migrate import migrate
 from posada.db.pool import resolve_database_url
+from posada.knowledge.reembed import require_embedding_model
 from posada.limits.http import uvicorn_options
+from posada.providers.embeddings import build_embedders
 
 
 def serve(
@@ -31,10 +37,10 @@ def serve(
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-    if settings.database_url is None:
-        # This process holds the embedded server too: it stops it (at exit) once the
-        # workers have gone, and the workers join a server (and a database) already there.
-        resolve_database_url(settings)
+    # With the embedded server, this process holds it too: it stops it (at exit) once the
+    # workers have gone, and the workers join a server (and a database) already there.
+    with reported_errors():
+        _check_database(resolve_database_url(settings), settings)
     _exit_quietly_after_shutdown()
     uvicorn.run(
         "posada.app:create_app_from_env",
@@ -52,6 +58,22 @@ def serve(
         forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
         **uvicorn_options(settings),
     )
+
+
+def _check_database(url: str, settings: Settings) -> None:
+    """Migrate, and refuse vectors of another model, before any worker starts.
+
+    Each worker's `Runtime.open` checks too; here the operator reads one clear message and
+    `posada serve` exits 1, rather than a traceback from every worker.
+    """
+    migrate(url, embedding_dim=settings.embedding_dim)
+    model = build_embedders(settings)[0].model
+
+    async def check() -> None:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await require_embedding_model(conn, model=model)
+
+    asyncio.run(check())
 
 
 def _exit_quietly_after_shutdown() -> None:

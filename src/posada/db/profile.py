@@ -44,7 +44,7 @@ from posada.guests.conversations import (
 from posada.guests.service import log_in
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Visibility, retrieve
-from posada.providers.embeddings import Embedder, LocalEmbedder
+from posada.providers.embeddings import Embedder
 from posada.tenants.service import get_tenant
 
 # One guest's visit: a new conversation, follow-ups in it, Spanish and English.
@@ -244,9 +244,10 @@ async def profile_database(
 ) -> Profile:
     """Play one guest's visit explained, flag its plans, and read pg_stat_statements."""
     missing = await enable_stat_statements(url)
-    if isinstance(embedder, LocalEmbedder):
+    load = getattr(embedder, "load", None)  # a local model
+    if load is not None:
         # Loaded before the transaction opens, so it is not held open while a model loads.
-        await asyncio.to_thread(embedder.load)
+        await asyncio.to_thread(load)
     # The app's own pool: its connections are configured as production's are.
     pool = await open_pool(url, min_size=1, max_size=1)
     try:

@@ -78,6 +78,7 @@ async def load_demo(
     hotel = await ingest_folder(
         pool=runtime.pool,
         embedder=runtime.embedder,
+        faq_embedder=runtime.query_embedder,
         root=demo_path("hotel"),
         tenant=tenant,
         prune=True,
@@ -86,6 +87,7 @@ async def load_demo(
     tourism = await ingest_folder(
         pool=runtime.pool,
         embedder=runtime.embedder,
+        faq_embedder=runtime.query_embedder,
         root=demo_path("tourism"),
         tenant=None,
         progress=progress,

@@ -91,8 +91,14 @@ async def ingest_folder(
     unit_slug: str | None = None,
     prune: bool = False,
     progress: Progress | None = None,
+    faq_embedder: Embedder | None = None,
 ) -> IngestReport:
-    """Ingest `root` for `tenant` (None: shared tourism content)."""
+    """Ingest `root` for `tenant` (None: shared tourism content).
+
+    `embedder` embeds the passages; `faq_embedder` (else the same) the FAQ questions, which
+    are matched with guests' questions: `Runtime.query_embedder` (e5 reads a question with
+    its "query: " prefix, and compares two questions so best).
+    """
     started = time.perf_counter()
     if tenant is None and unit_slug is not None:
         raise InvalidInput("--unit applies to a hotel's documents, not to tourism content")
@@ -119,7 +125,9 @@ async def ingest_folder(
     # Accommodation descriptions first, so that manuals find their unit's proper name.
     todo.sort(key=lambda d: (d.accommodation is None, d.source))
     with observe.acting_for(tenant_id):  # the usage ledger charges this hotel
-        vectors = await _embed_all(embedder, todo, progress)
+        # `is None`, not `or`: an embedder behind a cache has a length, and empty it is falsy.
+        questions = embedder if faq_embedder is None else faq_embedder
+        vectors = await _embed_all(embedder, questions, todo, progress)
 
     async with pool.connection() as conn, conn.transaction():
         # One ingest writes at a time: two at once would race on the same documents and
@@ -129,7 +137,9 @@ async def ingest_folder(
         for doc in todo:
             try:
                 async with conn.transaction():  # a savepoint: one bad document spoils nothing
-                    await _replace_document(conn, doc=doc, tenant_id=tenant_id, vectors=vectors)
+                    await _replace_document(
+                        conn, doc=doc, tenant_id=tenant_id, vectors=vectors, model=embedder.model
+                    )
             except Exception as exc:
                 report.failed.append(DocumentError(doc.source, 1, f"could not be stored: {exc}"))
                 continue
@@ -167,28 +177,36 @@ async def _stored_hashes(conn: AsyncConn, *, tenant_id: int | None) -> dict[str,
 
 
 async def _embed_all(
-    embedder: Embedder, docs: list[ParsedDocument], progress: Progress | None
+    embedder: Embedder,
+    faq_embedder: Embedder,
+    docs: list[ParsedDocument],
+    progress: Progress | None,
 ) -> dict[str, tuple[Vectors, Vectors]]:
     """Chunk and FAQ-question vectors per document, embedded in batches across documents."""
-    texts: list[str] = []
-    for doc in docs:
-        texts += [chunk.embedding_text for chunk in doc.chunks]
-        texts += [faq.question for faq in doc.faqs]
-    parts: list[Vectors] = []
-    for start in range(0, len(texts), EMBED_BATCH):
-        parts.append(await embedder.embed_batch(texts[start : start + EMBED_BATCH]))
-        if progress is not None:
-            progress(min(start + EMBED_BATCH, len(texts)), len(texts))
-    every = np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), np.float32)
+    chunk_texts = [chunk.embedding_text for doc in docs for chunk in doc.chunks]
+    faq_texts = [faq.question for doc in docs for faq in doc.faqs]
+    total = len(chunk_texts) + len(faq_texts)
+
+    async def embed(model: Embedder, texts: list[str], done_before: int) -> Vectors:
+        parts: list[Vectors] = [np.zeros((0, model.dimensions), np.float32)]
+        for start in range(0, len(texts), EMBED_BATCH):
+            parts.append(await model.embed_batch(texts[start : start + EMBED_BATCH]))
+            if progress is not None:
+                progress(done_before + min(start + EMBED_BATCH, len(texts)), total)
+        return np.concatenate(parts)
+
+    chunk_vectors = await embed(embedder, chunk_texts, 0)
+    faq_vectors = await embed(faq_embedder, faq_texts, len(chunk_texts))
     out: dict[str, tuple[Vectors, Vectors]] = {}
-    offset = 0
+    chunk_at = faq_at = 0
     for doc in docs:
         n_chunks, n_faqs = len(doc.chunks), len(doc.faqs)
         out[doc.source] = (
-            every[offset : offset + n_chunks],
-            every[offset + n_chunks : offset + n_chunks + n_faqs],
+            chunk_vectors[chunk_at : chunk_at + n_chunks],
+            faq_vectors[faq_at : faq_at + n_faqs],
         )
-        offset += n_chunks + n_faqs
+        chunk_at += n_chunks
+        faq_at += n_faqs
     return out
 
 
@@ -222,6 +240,7 @@ async def _replace_document(
     doc: ParsedDocument,
     tenant_id: int | None,
     vectors: dict[str, tuple[Vectors, Vectors]],
+    model: str,
 ) -> None:
     scope, unit_id = ("tourism" if tenant_id is None else "hotel"), None
     if tenant_id is not None and doc.accommodation is not None:
@@ -257,10 +276,10 @@ async def _replace_document(
     async with conn.cursor() as cur:
         await cur.executemany(
             """INSERT INTO chunks (document_id, tenant_id, scope, unit_id, ordinal, heading,
-                                   content, embedding)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                                   content, embedding, embedding_model)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             [
-                (document_id, tenant_id, scope, unit_id, c.ordinal, c.heading, c.content, v)
+                (document_id, tenant_id, scope, unit_id, c.ordinal, c.heading, c.content, v, model)
                 for c, v in zip(doc.chunks, chunk_vectors, strict=True)
             ],
             returning=True,
@@ -274,8 +293,8 @@ async def _replace_document(
                 break
         await cur.executemany(
             """INSERT INTO faq (document_id, chunk_id, tenant_id, scope, unit_id, question,
-                                answer, embedding)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                                answer, embedding, embedding_model)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             [
                 (
                     document_id,
@@ -286,6 +305,7 @@ async def _replace_document(
                     f.question,
                     f.answer,
                     v,
+                    model,
                 )
                 for f, v in zip(doc.faqs, faq_vectors, strict=True)
             ],

@@ -58,7 +58,12 @@ class Chunk:
     @property
     def embedding_text(self) -> str:
         """What the embedding model reads: heading and text together."""
-        return f"{self.heading}\n{self.content}"
+        return chunk_embedding_text(self.heading, self.content)
+
+
+def chunk_embedding_text(heading: str, content: str) -> str:
+    """What the embedding model reads of a chunk (at ingest and at `posada reembed`)."""
+    return f"{heading}\n{content}"
 
 
 @dataclass(frozen=True)
