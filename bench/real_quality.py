@@ -210,6 +210,7 @@ async def measure_answers(
                     weights=weights,
                     language=language,
                     glossary=settings.fulltext_glossary,
+                    rrf_k=settings.rrf_k,
                 )
                 found[mode] = got.chunks + got.faqs
                 if mode == "fused":
@@ -411,11 +412,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         outcomes = await measure_answers(runtime, loaded, messages)
     finally:
         await runtime.close()
+    reuses: dict[str, list[Reuse]] = {split: [] for split in ("tune", "test")}
+    cross: dict[str, int] = {"tune": 0, "test": 0}
     runtime = await Runtime.open(base)
     try:
-        reuses: dict[str, list[Reuse]] = {}
-        cross: dict[str, int] = {}
-        for split in sorted({m.split for m in messages}):
+        async with runtime.pool.connection() as conn:
+            # This run's database may be an earlier run's (--data-dir): its answers go.
+            await conn.execute("TRUNCATE answer_cache")
+        for split in sorted({m.split for m in messages} if args.reuse else ()):
             asked = [m for m in messages if m.split == split]
             reuses[split] = await measure_reuse(runtime, loaded, asked)
             cross[split] = await cross_reuse(runtime, loaded, asked)
@@ -454,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--no-reuse", dest="reuse", action="store_false", help="skip reuse")
     parser.add_argument("--details", action="store_true", help="per-message signals in --json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

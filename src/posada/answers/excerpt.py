@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from posada.knowledge.glossary import translations
+
 MAX_EXCERPT_CHARS = 420
 _STEM = 5  # letters compared: crude, language-free stemming
 
@@ -76,6 +78,17 @@ def _units(text: str) -> list[tuple[int, str]]:
     return units
 
 
+def evidence(question: str, text: str) -> float:
+    """How well the passage's best line answers: shared words plus values of the kind asked."""
+    asked, kinds = _stems(question) | _stems(translations(question)), wants(question)
+    return max((_score(asked, kinds, unit) for _, unit in _units(text)), default=0.0)
+
+
+def _score(asked: set[str], kinds: set[str], unit: str) -> float:
+    score = len(asked & _stems(unit)) + sum(2 for k in kinds if _HAS[k].search(unit))
+    return score - (0.5 if unit.endswith("?") else 0.0)
+
+
 def excerpt(question: str, text: str, *, limit: int = MAX_EXCERPT_CHARS) -> str:
     """The lines of `text` that answer `question`, at most about `limit` characters."""
     units = _units(text)
@@ -84,11 +97,8 @@ def excerpt(question: str, text: str, *, limit: int = MAX_EXCERPT_CHARS) -> str:
         units.pop(0)
     if not units:
         return text.strip()[:limit]
-    asked, kinds = _stems(question), wants(question)
-    scores = []
-    for _indent, unit in units:
-        score = len(asked & _stems(unit)) + sum(2 for k in kinds if _HAS[k].search(unit))
-        scores.append(score - (0.5 if unit.endswith("?") else 0.0))
+    asked, kinds = _stems(question) | _stems(translations(question)), wants(question)
+    scores = [_score(asked, kinds, unit) for _indent, unit in units]
     best = max(range(len(units)), key=lambda i: (scores[i], -i))
     if scores[best] <= 0:
         return _opening(units, limit)

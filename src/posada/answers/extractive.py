@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posada.answers.excerpt import excerpt
+from posada.answers.excerpt import evidence, excerpt
 from posada.answers.language import detect_language
 from posada.answers.phrases import PHRASES
 from posada.cache.guard import conflicts, rests_on, signature
@@ -26,7 +26,7 @@ class Draft:
 
 
 def pick_faq(
-    faqs: list[Hit], settings: Settings, *, question: str = "", best: Hit | None = None
+    faqs: list[Hit], settings: Settings, *, question: str = "", chunks: list[Hit] | None = None
 ) -> Hit | None:
     """The FAQ entry asking the same question as the guest, if one does.
 
@@ -36,7 +36,7 @@ def pick_faq(
     passage is the question's best passage, the two questions are near enough, and
     nothing in them conflicts (`cache.guard`).
     """
-    asked = signature(question) if question and best is not None else None
+    asked = signature(question) if question and chunks else None
     for hit in faqs:
         if (
             hit.question_coverage >= settings.faq_min_coverage
@@ -47,7 +47,12 @@ def pick_faq(
         if (
             asked is not None
             and hit.similarity >= settings.faq_reuse_min_similarity
-            and rests_on(hit, best, max_drop=settings.reuse_max_evidence_drop)
+            and rests_on(
+                hit,
+                chunks or [],
+                within=settings.reuse_evidence_within,
+                max_drop=settings.reuse_max_evidence_drop,
+            )
             and not conflicts(asked, signature(hit.question or ""))
         ):
             return hit
@@ -78,22 +83,21 @@ def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
     One passage, never two glued together, and no heading path: the guest reads the lines
     that answer, and `sources` says where they come from.
     """
-    best = retrieved.chunks[0] if retrieved.chunks else None
-    faq = pick_faq(retrieved.faqs, settings, question=question, best=best)
+    faq = pick_faq(retrieved.faqs, settings, question=question, chunks=retrieved.chunks)
     if faq is not None:
         text = faq.text if len(faq.text) <= MAX_PASSAGE_CHARS else excerpt(question, faq.text)
         return Draft(text, "faq", [faq])
     language = detect_language(question)
     relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings, language=language)]
-    if not relevant:
-        return Draft(NO_INFORMATION[language], "extractive", [])
-    chosen = relevant[0]
-    # The guest's own unit says it more exactly ("wifi password": their room's network).
-    own = [
-        h
-        for h in relevant
-        if h.scope == "unit" and h.score >= 0.9 * chosen.score and h.similarity >= chosen.similarity
+    # Of the first relevant passages, the one with a line that answers best; none has one
+    # (no word of the question, no value of the kind asked): better say so than guess.
+    # On a tie the guest's own unit says it more exactly ("wifi password": their room's).
+    scored = [
+        (evidence(question, h.text), h.scope == "unit", -rank, h)
+        for rank, h in enumerate(relevant[:3])
     ]
-    if chosen.scope != "unit" and own:
-        chosen = own[0]
+    best = max(scored, key=lambda t: t[:3], default=None)
+    if best is None or best[0] < settings.extractive_min_evidence:
+        return Draft(NO_INFORMATION[language], "extractive", [])
+    chosen = best[3]
     return Draft(excerpt(question, chosen.text), "extractive", [chosen])

@@ -242,14 +242,16 @@ async def answer_events(
                 cache=semantic,
                 language=language,
                 glossary=settings.fulltext_glossary,
+                rrf_k=settings.rrf_k,
             )
         await _pause(settings, "lookup")
     if semantic:
         reused = pick_cached(
             question=question,
             candidates=retrieved.cached,
-            best=retrieved.chunks[0] if retrieved.chunks else None,
+            chunks=retrieved.chunks,
             min_similarity=settings.semantic_min_similarity,
+            evidence_within=settings.reuse_evidence_within,
             max_evidence_drop=settings.reuse_max_evidence_drop,
         )
         observe.record_cache("semantic", hit=reused is not None)

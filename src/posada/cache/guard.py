@@ -62,7 +62,7 @@ _CONTRASTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "season": {
         "low": ("low season", "temporada baja", "baja temporada", "basse saison", "baixa"),
-        "high": ("high season", "temporada alta", "alta temporada", "haute saison", "alta"),
+        "high": ("high season", "temporada alta", "alta temporada", "haute saison"),
     },
     "age": {
         "adults": ("adult", "adults", "adulto", "adultos", "adulte", "adultes"),
@@ -168,28 +168,34 @@ def is_reusable(question: str) -> bool:
     return _PERSONAL.search(question) is None
 
 
-def rests_on(entry: Hit, best: Hit | None, *, max_drop: float) -> bool:
-    """Whether an earlier answer's evidence is this question's best passage, as firmly.
+def rests_on(entry: Hit, chunks: list[Hit], *, within: int, max_drop: float) -> bool:
+    """Whether an earlier answer's evidence is among this question's best passages, as firmly.
 
-    The same passage is not enough: "¿Dónde se alquilan bicicletas?" finds the kayak
-    passage when nothing else is about renting. So the new question must sit about as near
-    that passage as the entry's own question does (at most `max_drop` less similar).
+    Rewordings of one question do not always rank the same passage first (a hotel's
+    documents say a thing in several places), so the evidence may be any of the first
+    `within` passages. Being there is not enough: "¿Dónde se alquilan bicicletas?" finds
+    the kayak passage when nothing else is about renting. So the new question must also
+    sit about as near that passage as the entry's own question does (at most `max_drop`
+    less similar).
     """
-    if best is None or entry.chunk_id != best.id:
-        return False
-    anchored = entry.evidence_similarity
-    return anchored is None or best.similarity >= anchored - max_drop
+    for hit in chunks[:within]:
+        if hit.id == entry.chunk_id:
+            anchored = entry.evidence_similarity
+            return anchored is None or hit.similarity >= anchored - max_drop
+    return False
 
 
 def conflicts(asked: Signature, cached: Signature) -> bool:
     """Whether anything the two questions say rules out one answer for both."""
     if asked.language != cached.language or asked.numbers != cached.numbers:
         return True
-    if asked.names != cached.names:
-        return True
+    if asked.names and cached.names and asked.names != cached.names:
+        return True  # one naming a place the other does not: the evidence check's to judge
     if asked.intents and cached.intents and not asked.intents & cached.intents:
         return True
     contrasts = {side.split(":")[0] for side in asked.sides | cached.sides}
+    if "code" not in asked.intents | cached.intents:
+        contrasts.discard("door")  # "the room" matters to a code, not to "wifi in the room?"
     return any(
         {s for s in asked.sides if s.startswith(f"{c}:")}
         != {s for s in cached.sides if s.startswith(f"{c}:")}

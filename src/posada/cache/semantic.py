@@ -99,19 +99,19 @@ def pick_cached(
     *,
     question: str,
     candidates: list[Hit],
-    best: Hit | None,
+    chunks: list[Hit],
     min_similarity: float,
+    evidence_within: int,
     max_evidence_drop: float,
 ) -> Hit | None:
     """The cached answer that answers this very question, if one does."""
-    if best is None:
+    if not chunks:
         return None  # no evidence to agree on
     asked = signature(question)
     for hit in candidates:
         if hit.similarity < min_similarity:
             break  # nearest first
-        if rests_on(hit, best, max_drop=max_evidence_drop) and not conflicts(
-            asked, signature(hit.question or "")
-        ):
+        rests = rests_on(hit, chunks, within=evidence_within, max_drop=max_evidence_drop)
+        if rests and not conflicts(asked, signature(hit.question or "")):
             return hit
     return None

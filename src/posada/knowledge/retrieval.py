@@ -23,7 +23,7 @@ from posada.db.pool import AsyncConn
 from posada.knowledge.glossary import translations
 from posada.providers.embeddings import Vectors
 
-RRF_K = 60  # the usual reciprocal-rank-fusion constant
+RRF_K = 60  # the usual reciprocal-rank-fusion constant; `retrieve(rrf_k=...)` overrides it
 
 
 @dataclass(frozen=True)
@@ -196,9 +196,10 @@ fts AS (
 ),
 fused AS (
     SELECT id, sum(score) AS score, min(vrnk) AS vrnk, min(frnk) AS frnk FROM (
-        SELECT id, %(w_vec)s / ({RRF_K} + rnk) AS score, rnk AS vrnk, NULL::bigint AS frnk FROM vec
+        SELECT id, %(w_vec)s / (%(rrf_k)s + rnk) AS score, rnk AS vrnk, NULL::bigint AS frnk
+        FROM vec
         UNION ALL
-        SELECT id, %(w_fts)s / ({RRF_K} + rnk), NULL, rnk FROM fts) ranked
+        SELECT id, %(w_fts)s / (%(rrf_k)s + rnk), NULL, rnk FROM fts) ranked
     GROUP BY id ORDER BY sum(score) DESC, id LIMIT %(k)s
 ),
 faq_candidates AS (
@@ -239,6 +240,7 @@ async def retrieve(
     cache: bool = False,
     language: str = "en",
     glossary: bool = True,
+    rrf_k: float = RRF_K,
 ) -> Retrieved:
     """Top-k chunks and FAQ candidates this guest may see, in one statement.
 
@@ -260,6 +262,7 @@ async def retrieve(
         "faq_k": faq_k,
         "w_vec": weights[0],
         "w_fts": weights[1],
+        "rrf_k": float(rrf_k),
         "cache": cache,
         "language": language,
     }
@@ -292,9 +295,9 @@ async def _search_one_by_one(conn: AsyncConn, params: dict[str, Any]) -> dict[st
     vrnk = {chunk: rank for rank, chunk in enumerate(vec, 1)}
     frnk = {chunk: rank for rank, chunk in enumerate(fts, 1)}
     for chunk, rank in vrnk.items():
-        scores[chunk] = scores.get(chunk, 0.0) + params["w_vec"] / (RRF_K + rank)
+        scores[chunk] = scores.get(chunk, 0.0) + params["w_vec"] / (params["rrf_k"] + rank)
     for chunk, rank in frnk.items():
-        scores[chunk] = scores.get(chunk, 0.0) + params["w_fts"] / (RRF_K + rank)
+        scores[chunk] = scores.get(chunk, 0.0) + params["w_fts"] / (params["rrf_k"] + rank)
     fused = sorted(scores, key=lambda c: (-scores[c], c))[: params["k"]]
     return {
         "ids": fused,
