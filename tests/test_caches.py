@@ -34,7 +34,8 @@ from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Visibility
 from posada.observe import context as observe
-from posada.providers.embeddings import EmbeddingCall, LocalEmbedder, UsageHook, Vectors
+from posada.providers.e5 import e5_embedders
+from posada.providers.embeddings import Embedder, EmbeddingCall, UsageHook, Vectors
 from posada.providers.registry import build_chat_models
 from posada.runtime import Caches, Runtime, question_embedder
 from posada.tenants.service import Tenant, ensure_tenant, get_unit_id
@@ -429,7 +430,7 @@ async def test_redis_errors_are_counted_in_metrics(
 class _Counting:
     """An embedder that counts what it computes (the real model underneath)."""
 
-    def __init__(self, inner: LocalEmbedder) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.provider, self.model, self.dimensions = "local", inner.model, inner.dimensions
         self.on_usage: UsageHook | None = None
@@ -445,7 +446,6 @@ class _Counting:
 async def test_the_embedding_cache_serves_repeats_from_memory_then_from_redis(
     runtime: Runtime, redis_url: str
 ) -> None:
-    assert isinstance(runtime.embedder, LocalEmbedder)
     inner = _Counting(runtime.embedder)
     shared = SharedCache(redis_url, prefix=f"t-{uuid.uuid4().hex[:8]}")
     seen: list[EmbeddingCall] = []
@@ -469,11 +469,11 @@ async def test_the_embedding_cache_serves_repeats_from_memory_then_from_redis(
 
 
 async def test_concurrent_questions_share_one_model_call(runtime: Runtime) -> None:
-    batching = LocalEmbedder(batch_wait_ms=5)
+    batching, _ = e5_embedders(batch_wait_ms=5)
     questions = [f"question number {n} about the pool" for n in range(40)]
     together = await asyncio.gather(*(batching.embed_batch([q]) for q in questions))
     assert batching.batcher.batches <= 4, batching.batcher.batches
-    alone = await runtime.embedder.embed_batch(questions)
+    alone = await runtime.embedder.embed_batch(questions)  # the same role: passages
     assert np.allclose(np.vstack(together), alone, atol=1e-5)
 
 

@@ -22,7 +22,7 @@ from posada.runtime import Runtime
 
 async def test_local_model_gives_normalised_384_vectors(runtime: Runtime) -> None:
     embedder = runtime.embedder
-    assert isinstance(embedder, LocalEmbedder)
+    assert isinstance(embedder, E5Embedder)  # the default since it reads Spanish
     assert isinstance(embedder, Embedder)
     vectors = await embedder.embed_batch(["What is the wifi password?", "¿Hay piscina?"])
     assert vectors.shape == (2, 384)
@@ -182,7 +182,7 @@ def test_the_setting_names_a_local_model() -> None:
     assert isinstance(passages, E5Embedder)
     assert isinstance(questions, E5Embedder)
     assert (passages.role, questions.role) == ("passage", "query")
-    minilm, same = build_embedders(Settings(_env_file=None))
+    minilm, same = build_embedders(Settings(_env_file=None, embedding_model="all-MiniLM-L6-v2"))
     assert isinstance(minilm, LocalEmbedder)
     assert minilm is same
     # Any model an OpenAI-compatible endpoint serves.

@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     faq_min_similarity: float = Field(default=0.8, ge=0, le=1)
     # An extractive answer needs a line this well supported (answers.excerpt.evidence:
     # words of the question, values of the kind asked); else "I don't have that information".
-    extractive_min_evidence: float = Field(default=2.0, ge=0, le=50)
+    extractive_min_evidence: float = Field(default=1.0, ge=0, le=50)
 
     # Observability. The admin token guards /api/performance/metrics and /metrics; unset,
     # they answer loopback clients only.

@@ -34,7 +34,8 @@ _WANTS = {
 _HAS = {
     "time": re.compile(r"\b\d{1,2}(:\d{2}| ?(am|pm|a\.m|p\.m|h\b))", re.IGNORECASE),
     "price": re.compile(r"(\$|cop\b|usd\b|pesos|\b\d{1,3}([.,]\d{3})+\b)", re.IGNORECASE),
-    "code": re.compile(r"(`[^`]+`|\"[^\"]+\"|\b(?=\w*\d)(?=\w*[a-z])\w{4,}\b|\b\d{4,}\b)", re.I),
+    # A quoted value, a run of digits, or a token mixing letters and digits ("Faro#27").
+    "code": re.compile(r"(`[^`]+`|\"[^\"]+\"|(?<!\S)(?=\S*\d)(?=\S*[a-z])\S{4,}|\b\d{4,}\b)", re.I),
     "phone": re.compile(r"(\+\d[\d ]{7,}|\b\d{3} ?\d{3} ?\d{4}\b)"),
 }
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑ¡¿])")
@@ -78,10 +79,13 @@ def _units(text: str) -> list[tuple[int, str]]:
     return units
 
 
-def evidence(question: str, text: str) -> float:
-    """How well the passage's best line answers: shared words plus values of the kind asked."""
+def evidence(question: str, text: str, heading: str = "") -> float:
+    """How well the passage's best line answers: shared words plus values of the kind asked;
+    half a point more for each word its own heading shares with the question."""
     asked, kinds = _stems(question) | _stems(translations(question)), wants(question)
-    return max((_score(asked, kinds, unit) for _, unit in _units(text)), default=0.0)
+    best = max((_score(asked, kinds, unit) for _, unit in _units(text)), default=0.0)
+    last = heading.rsplit(" › ", 1)[-1]
+    return best + 0.5 * len(asked & _stems(last))
 
 
 def _score(asked: set[str], kinds: set[str], unit: str) -> float:
@@ -114,6 +118,9 @@ def excerpt(question: str, text: str, *, limit: int = MAX_EXCERPT_CHARS) -> str:
             end += 1
         if start > 0 and units[start - 1][1].endswith(":") and _is_item(line):
             start -= 1  # the label this item completes
+    # What follows often finishes the answer ("20 minutos ... 4. Gire ..."): keep some.
+    while end < len(units) and _length(units[start : end + 1]) <= limit * 0.6:
+        end += 1
     chosen = units[start:end]
     while len(chosen) > 1 and _length(chosen) > limit:
         chosen.pop()

@@ -89,15 +89,16 @@ def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
         return Draft(text, "faq", [faq])
     language = detect_language(question)
     relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings, language=language)]
-    # Of the first relevant passages, the one with a line that answers best; none has one
+    # The best-ranked of the first relevant passages with a line that answers; none has one
     # (no word of the question, no value of the kind asked): better say so than guess.
-    # On a tie the guest's own unit says it more exactly ("wifi password": their room's).
-    scored = [
-        (evidence(question, h.text), h.scope == "unit", -rank, h)
-        for rank, h in enumerate(relevant[:3])
-    ]
-    best = max(scored, key=lambda t: t[:3], default=None)
-    if best is None or best[0] < settings.extractive_min_evidence:
+    enough = settings.extractive_min_evidence
+    scored = [(h, evidence(question, h.text, h.heading)) for h in relevant[:3]]
+    answering = [(h, e) for h, e in scored if e >= enough]
+    if not answering:
         return Draft(NO_INFORMATION[language], "extractive", [])
-    chosen = best[3]
+    chosen, support = answering[0]
+    # The guest's own unit says it more exactly ("wifi password": their room's network).
+    own = [h for h, e in answering if h.scope == "unit" and e >= support]
+    if chosen.scope != "unit" and own:
+        chosen = own[0]
     return Draft(excerpt(question, chosen.text), "extractive", [chosen])
