@@ -19,6 +19,8 @@ from posada.providers.e5 import E5Embedder, e5_embedders
 from posada.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, build_embedders
 from posada.runtime import Runtime
 
+MINILM = "all-MiniLM-L6-v2"
+
 
 async def test_local_model_gives_normalised_384_vectors(runtime: Runtime) -> None:
     embedder = runtime.embedder
@@ -195,6 +197,17 @@ def test_the_setting_names_a_local_model() -> None:
         )
     )
     assert api.model == "some-served-model"
+    key = SecretStr("sk-test")
+    default, _ = build_embedders(
+        Settings(_env_file=None, embedding_provider="openai", openai_api_key=key)
+    )
+    assert default.model == "text-embedding-3-small", "left at the local default"
+    named, _ = build_embedders(
+        Settings(
+            _env_file=None, embedding_provider="openai", openai_api_key=key, embedding_model=MINILM
+        )
+    )
+    assert named.model == MINILM, "an endpoint serving all-MiniLM-L6-v2 (posada fake-llm)"
 
 
 async def test_the_embedding_cache_never_serves_another_models_or_roles_vector(

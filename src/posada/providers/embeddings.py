@@ -200,7 +200,9 @@ def build_embedders(settings: Settings) -> tuple[Embedder, Embedder]:
         return local, local
     assert settings.openai_api_key is not None  # checked by Settings
     model = settings.embedding_model
-    if model == "all-MiniLM-L6-v2":
+    # Left at the local default: OpenAI's small model. Named, it is what the endpoint serves
+    # (`posada fake-llm` serves all-MiniLM-L6-v2's vectors), and the name stored with them.
+    if model == "all-MiniLM-L6-v2" and "embedding_model" not in settings.model_fields_set:
         model = "text-embedding-3-small"
     api = OpenAIEmbedder(
         api_key=settings.openai_api_key.get_secret_value(),
