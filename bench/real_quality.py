@@ -6,7 +6,8 @@ message of `bench/labels/real/*.yaml` as a guest of the labelled unit and measur
 split (tune: what settings may be fitted on; test: what is reported):
 
 - passages: the fact is in what the model would be sent (the top passages that pass the
-  relevance gate, at most 5); also vector-only and full-text-only top 5 for comparison;
+  relevance gate, at most 5, as many as the prompt's token budget takes); also vector-only
+  and full-text-only top 5 for comparison;
 - answers: the extractive or FAQ answer (no LLM, no caches) holds the fact; a question
   the documents do not answer gets "I don't have that information";
 - leaks: another unit's or hotel's private value in an answer or in any retrieved row;
@@ -45,6 +46,7 @@ import yaml
 from posada.answers.extractive import NO_INFORMATION, is_relevant
 from posada.answers.language import detect_language
 from posada.answers.pipeline import answer_question, fusion_weights
+from posada.answers.prompt import build_prompt
 from posada.config import Settings
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Hit, Visibility, retrieve
@@ -214,9 +216,17 @@ async def measure_answers(
                 )
                 found[mode] = got.chunks + got.faqs
                 if mode == "fused":
-                    found["sent"] = [
+                    relevant = [
                         h for h in got.chunks if is_relevant(h, settings, language=language)
                     ][:PASSAGES]
+                    # What the prompt's token budget lets through, as the pipeline builds it.
+                    found["sent"] = build_prompt(
+                        hotel=HOTELS[message.hotel],
+                        question=message.text,
+                        passages=relevant,
+                        history=[],
+                        budget=settings.prompt_budget_tokens,
+                    ).passages
                     found["chunks"] = got.chunks
         answer = await answer_question(
             runtime=runtime, visibility=visibility, question=message.text

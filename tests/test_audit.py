@@ -45,10 +45,8 @@ async def test_local_embeddings_are_recorded_with_tokens_repeats_and_cache_hits(
         )  # fmt: skip
     assert (stats.embed_computed, stats.embed_cached, stats.embed_api_calls) == (3, 1, 0)
     audit = await _audit(runtime, new_tenant)
-    from posada.providers.embeddings import _load_sentence_transformer, local_model_path
-
-    tokenizer = _load_sentence_transformer(local_model_path()).tokenizer
-    expected_tokens = sum(len(tokenizer(t)["input_ids"]) for t in texts)
+    # As the model in use reads them (its own tokenizer, prefix included).
+    expected_tokens = sum(runtime.embedder.count_tokens(texts))  # type: ignore[attr-defined]
     assert audit == {
         "days": 7,
         "tenant": new_tenant.slug,
@@ -66,7 +64,7 @@ async def test_local_embeddings_are_recorded_with_tokens_repeats_and_cache_hits(
         "providers": [
             {
                 "provider": "local",
-                "model": "all-MiniLM-L6-v2",
+                "model": runtime.embedder.model,
                 "calls": 1,
                 "texts": 3,
                 "tokens": expected_tokens,
