@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from posada.fake_llm import compose_answer
+from posada.providers.e5 import e5_embedders
 from posada.providers.embeddings import OpenAIEmbedder
 from posada.providers.llm import ChatMessage, Delta, Finished, OpenAIChatModel, ProviderError
-from posada.runtime import Runtime
 from tests.conftest import serve_fake_llm
 
 
@@ -56,11 +56,12 @@ async def test_streams_through_the_openai_client_with_usage_and_pace(fake_llm: s
     assert first >= 0.15, "the first token waits for the configured TTFT"
 
 
-async def test_embeddings_are_the_local_models_vectors(fake_llm: str, runtime: Runtime) -> None:
+async def test_embeddings_are_the_local_models_vectors(fake_llm: str) -> None:
     remote = OpenAIEmbedder(api_key="unused", base_url=fake_llm, dimensions=384)
     texts = ["¿Hay piscina?", "What is the wifi password?"]
     got = await remote.embed_batch(texts)
-    local = await runtime.embedder.embed_batch(texts)
+    _, questions = e5_embedders()  # what `posada fake-llm` serves: the default model's
+    local = await questions.embed_batch(texts)
     assert np.allclose(got, local, atol=1e-5)
     short = await OpenAIEmbedder(api_key="unused", base_url=fake_llm, dimensions=128).embed_batch(
         texts

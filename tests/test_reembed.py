@@ -50,8 +50,10 @@ async def own_db(
     settings: Settings, runtime: Runtime, tmp_path: Path
 ) -> AsyncIterator[tuple[Runtime, dict[str, int]]]:
     """A database of this test's own: hotels a and b and tourism, by all-MiniLM-L6-v2."""
-    own = settings.model_copy(update={"database_name": f"reembed_{uuid.uuid4().hex[:10]}"})
-    opened = await Runtime.open(own, embedder=runtime.embedder)
+    own = settings.model_copy(
+        update={"database_name": f"reembed_{uuid.uuid4().hex[:10]}", "embedding_model": MINILM}
+    )
+    opened = await Runtime.open(own)  # the earlier default model, before e5
     ids: dict[str, int] = {}
     try:
         for slug in ("hotel-a", "hotel-b"):

@@ -30,9 +30,9 @@ CALIBRATED: dict[str, dict[str, float]] = {
         "vector_weight_en": 3.0,
         "min_similarity": 0.80,
         "min_similarity_es": 0.80,
-        "faq_min_similarity": 0.90,
+        "faq_min_similarity": 0.93,
         "semantic_min_similarity": 0.92,
-        "faq_reuse_min_similarity": 0.92,
+        "faq_reuse_min_similarity": 0.93,
     },
     "all-MiniLM-L6-v2": {
         "rrf_k": 60.0,

@@ -118,8 +118,14 @@ def excerpt(question: str, text: str, *, limit: int = MAX_EXCERPT_CHARS) -> str:
             end += 1
         if start > 0 and units[start - 1][1].endswith(":") and _is_item(line):
             start -= 1  # the label this item completes
-    # What follows often finishes the answer ("20 minutos ... 4. Gire ..."): keep some.
-    while end < len(units) and _length(units[start : end + 1]) <= limit * 0.6:
+    # What follows often finishes the answer (the next steps of a route, the sentence
+    # after): keep some, but not past the end of a list or into the next label.
+    while (
+        end < len(units)
+        and not (_is_item(units[end - 1][1]) and not _is_item(units[end][1]))
+        and not units[end][1].endswith(":")
+        and _length(units[start : end + 1]) <= limit * 0.6
+    ):
         end += 1
     chosen = units[start:end]
     while len(chosen) > 1 and _length(chosen) > limit:

@@ -40,13 +40,16 @@ def pick_faq(
     for hit in faqs:
         if (
             hit.question_coverage >= settings.faq_min_coverage
-            and hit.coverage >= 0.5
+            and hit.coverage > 0.5  # most of what the guest asks is in the entry's question
             and hit.similarity >= settings.faq_min_similarity
         ):
             return hit
         if (
             asked is not None
             and hit.similarity >= settings.faq_reuse_min_similarity
+            # Same language (the guard), so words can be compared: an entry about "the
+            # lobby Wi-Fi" must not answer "the wifi password" for lack of one word.
+            and hit.question_coverage >= 0.5
             and rests_on(
                 hit,
                 chunks or [],

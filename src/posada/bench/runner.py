@@ -87,9 +87,9 @@ def server_env(profile: Profile, *, runtime: Runtime, llm: str, secret: str) -> 
     if profile == "baseline":
         env |= {
             "POSADA_EMBEDDING_PROVIDER": "openai",
-            # The model whose vectors `posada fake-llm` serves, as the database records
-            # them: a server refuses a database embedded by another model.
-            "POSADA_EMBEDDING_MODEL": "all-MiniLM-L6-v2",
+            # The model whose vectors `posada fake-llm` serves (the local one, as for the
+            # database): a server refuses a database embedded by another model.
+            "POSADA_EMBEDDING_MODEL": runtime.settings.embedding_model,
             "POSADA_EMBEDDING_DIM": str(runtime.settings.embedding_dim),
             "POSADA_OPENAI_API_KEY": "bench",
             "POSADA_OPENAI_BASE_URL": llm,

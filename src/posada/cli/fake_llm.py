@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from posada.config import Settings
 from posada.fake_llm import Pace, create_fake_llm_app
-from posada.providers.embeddings import LocalEmbedder
+from posada.providers.embeddings import build_embedders
 
 
 def fake_llm(
@@ -23,9 +24,10 @@ def fake_llm(
     ] = None,
 ) -> None:
     """Serve a simulated OpenAI-compatible LLM and embedding API for tests and benchmarks."""
-    # The model loads on the first /v1/embeddings request: most uses only chat, and loading
-    # it costs seconds of start-up.
-    embedder = LocalEmbedder()
+    # The local model's question vectors (POSADA_EMBEDDING_MODEL, as posada itself reads
+    # it), so that a database it embedded is searched alike through this "API". The model
+    # loads on the first /v1/embeddings request: most uses only chat.
+    _, embedder = build_embedders(Settings(embedding_provider="local"))
     pace = Pace(
         ttft_ms=ttft_ms,
         tokens_per_s=tokens_per_s,

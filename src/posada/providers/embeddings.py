@@ -14,7 +14,7 @@ import httpx2
 import numpy as np
 import numpy.typing as npt
 
-from posada.config import Settings
+from posada.config import LOCAL_EMBEDDING_MODELS, Settings
 from posada.errors import ConfigurationError
 
 Vectors = npt.NDArray[np.float32]
@@ -202,7 +202,7 @@ def build_embedders(settings: Settings) -> tuple[Embedder, Embedder]:
     model = settings.embedding_model
     # Left at the local default: OpenAI's small model. Named, it is what the endpoint serves
     # (`posada fake-llm` serves all-MiniLM-L6-v2's vectors), and the name stored with them.
-    if model == "all-MiniLM-L6-v2" and "embedding_model" not in settings.model_fields_set:
+    if model in LOCAL_EMBEDDING_MODELS and "embedding_model" not in settings.model_fields_set:
         model = "text-embedding-3-small"
     api = OpenAIEmbedder(
         api_key=settings.openai_api_key.get_secret_value(),
