@@ -121,7 +121,11 @@ async def run_bench(options: BenchOptions, *, say: Say = print) -> dict[str, Any
             "version": 1,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "options": {
-                **{k: v for k, v in asdict(options).items() if k not in ("data_dir", "mix")},
+                **{
+                    k: str(v) if isinstance(v, Path) else v
+                    for k, v in asdict(options).items()
+                    if k not in ("data_dir", "mix")
+                },
                 "mix": asdict(options.mix),
             },
             "workload": {"hotels": [h.slug for h in hotels], "stays": len(stays)},
