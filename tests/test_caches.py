@@ -570,3 +570,39 @@ async def test_two_replicas_share_answers_and_an_ingest_through_one_reaches_both
                 assert (fresh["layer"], shared["layer"]) == ("faq", "exact")
                 assert "20:45" in fresh["answer"]
                 assert shared["answer"] == fresh["answer"]
+
+
+async def test_a_units_answer_reaches_no_other_unit_by_any_reuse_path(
+    variant: Variant, runtime: Runtime, current_stay: StayFinder
+) -> None:
+    rt = variant()
+    question = "cual es la clave del wifi de mi habitacion"
+    async with _client(rt) as http:
+        caracola = await log_in(http, await current_stay("caracola"))
+        coral = await log_in(http, await current_stay("coral"))
+        own = (
+            await http.post("/api/guest/chat", json={"message": question}, headers=caracola)
+        ).json()
+        assert "ConchaRosada#71" in own["answer"]
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT u.slug FROM answer_cache a JOIN units u ON u.id = a.unit_id "
+                "WHERE a.question = %s",
+                (question,),
+            )
+            assert await cur.fetchall() == [("caracola",)], "kept for its unit only"
+        # The same words from another unit: never Caracola's entry.
+        other = (
+            await http.post("/api/guest/chat", json={"message": question}, headers=coral)
+        ).json()
+        assert other["layer"] != "exact"
+        assert "ConchaRosada#71" not in other["answer"]
+        # A rewording from Coral may reuse an answer given to Coral, never Caracola's.
+        again = (
+            await http.post(
+                "/api/guest/chat",
+                json={"message": "me pasas la clave del wifi de mi habitacion?"},
+                headers=coral,
+            )
+        ).json()
+        assert "ConchaRosada#71" not in again["answer"], again
