@@ -285,7 +285,7 @@ class Reuse:
 
 
 async def measure_reuse(runtime: Runtime, loaded: Loaded, messages: list[Message]) -> list[Reuse]:
-    """First wording of each fact answered, then the rest; also each fact from other units."""
+    """First wording of each fact answered (kept by the caches), then its other wordings."""
     by_fact: dict[str, list[Message]] = {}
     for message in messages:
         if message.kind in ANSWERABLE:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from posada.errors import InvalidInput
 from posada.knowledge.ingest import IngestReport, ingest_folder
+from posada.providers.embeddings import questions_of
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, get_tenant
 from tests.conftest import write_docs
@@ -232,3 +234,22 @@ async def test_concurrent_ingests_do_not_collide(
             await _count(runtime, "SELECT count(*) FROM documents WHERE tenant_id = %s", tenant.id)
             == 2
         )
+
+
+async def test_faq_questions_are_embedded_as_questions_when_no_embedder_is_named(
+    runtime: Runtime, new_tenant: Tenant, tmp_path: Path
+) -> None:
+    # Only the passage embedder given, as most callers do: e5 reads FAQ questions with its
+    # question prefix all the same, since guests' questions are compared with them.
+    root = write_docs(tmp_path / "faq", {"faq.md": FAQ})
+    await ingest_folder(pool=runtime.pool, embedder=runtime.embedder, root=root, tenant=new_tenant)
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT question, embedding FROM faq WHERE tenant_id = %s", (new_tenant.id,)
+        )
+        [(question, vector)] = await cur.fetchall()
+    stored = np.asarray(vector.to_numpy())
+    as_question = (await questions_of(runtime.embedder).embed_batch([question]))[0]
+    as_passage = (await runtime.embedder.embed_batch([question]))[0]
+    assert np.allclose(stored, as_question, atol=1e-4)
+    assert not np.allclose(stored, as_passage, atol=1e-4)

@@ -68,18 +68,6 @@ def is_relevant(hit: Hit, settings: Settings, *, language: str) -> bool:
     return hit.similarity >= bar or hit.coverage >= settings.min_coverage
 
 
-def trim(text: str, limit: int = MAX_PASSAGE_CHARS) -> str:
-    """At most `limit` characters, cut at a line or sentence end where there is one."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    for mark in ("\n", ". ", "; "):
-        at = cut.rfind(mark)
-        if at > limit // 2:
-            return cut[: at + 1].rstrip() + " …"
-    return cut.rstrip() + " …"
-
-
 def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
     """Answer from the FAQ, else from the best passage's answering lines, else say so.
 

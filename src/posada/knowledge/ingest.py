@@ -24,7 +24,7 @@ from posada.db.pool import AsyncConn
 from posada.errors import InvalidInput
 from posada.knowledge.markdown import DocumentError, ParsedDocument, UnitInfo, parse_document
 from posada.observe import context as observe
-from posada.providers.embeddings import Embedder, Vectors
+from posada.providers.embeddings import Embedder, Vectors, questions_of
 from posada.tenants.service import Tenant
 
 EMBED_BATCH = 64
@@ -95,9 +95,9 @@ async def ingest_folder(
 ) -> IngestReport:
     """Ingest `root` for `tenant` (None: shared tourism content).
 
-    `embedder` embeds the passages; `faq_embedder` (else the same) the FAQ questions, which
-    are matched with guests' questions: `Runtime.query_embedder` (e5 reads a question with
-    its "query: " prefix, and compares two questions so best).
+    `embedder` embeds the passages; `faq_embedder` (else `embedder`'s question role,
+    `questions_of`) the FAQ questions, which are matched with guests' questions (e5 reads
+    a question with its "query: " prefix, and compares two questions so best).
     """
     started = time.perf_counter()
     if tenant is None and unit_slug is not None:
@@ -126,7 +126,7 @@ async def ingest_folder(
     todo.sort(key=lambda d: (d.accommodation is None, d.source))
     with observe.acting_for(tenant_id):  # the usage ledger charges this hotel
         # `is None`, not `or`: an embedder behind a cache has a length, and empty it is falsy.
-        questions = embedder if faq_embedder is None else faq_embedder
+        questions = questions_of(embedder) if faq_embedder is None else faq_embedder
         vectors = await _embed_all(embedder, questions, todo, progress)
 
     async with pool.connection() as conn, conn.transaction():

@@ -25,7 +25,7 @@ from posada.errors import ConfigurationError
 from posada.knowledge.ingest import bump_knowledge_version
 from posada.knowledge.markdown import chunk_embedding_text
 from posada.observe import context as observe
-from posada.providers.embeddings import Embedder
+from posada.providers.embeddings import Embedder, questions_of
 from posada.tenants.service import Tenant
 
 BATCH = 64
@@ -159,15 +159,15 @@ async def reembed(
     """Embed again, with `embedder`'s model, every row of another model.
 
     `tenant`: that hotel's rows only; None: every hotel's and the shared tourism rows.
-    `faq_embedder` (else `embedder`) embeds FAQ questions, as at ingest. `max_batches`
-    stops the run after that many batches (what was done stays done).
+    `faq_embedder` (else `embedder`'s question role) embeds FAQ questions, as at ingest.
+    `max_batches` stops the run after that many batches (what was done stays done).
     """
     started = time.perf_counter()
     model = embedder.model
     tenant_id = tenant.id if tenant else None
     report = ReembedReport(model)
     # `is None`, not `or`: an embedder behind a cache has a length, and an empty one is falsy.
-    question_embedder = embedder if faq_embedder is None else faq_embedder
+    question_embedder = questions_of(embedder) if faq_embedder is None else faq_embedder
     async with pool.connection() as conn:
         todo = await other_models(conn, model=model, tenant_id=tenant_id)
     total = sum(o.chunks + o.faqs for o in todo)

@@ -91,6 +91,8 @@ class E5Embedder:
     ) -> None:
         self.engine = engine
         self.role: Role = role
+        # The passage role's partner for questions (`providers.embeddings.questions_of`).
+        self.questions: E5Embedder | None = None
         self.dimensions = 384
         self.on_usage: UsageHook | None = None
         # Questions asked at the same moment share one engine call (dynamic micro-batching).
@@ -130,4 +132,5 @@ def e5_embedders(
     engine = shared_engine(threads)
     passages = E5Embedder(engine, role="passage", batch_wait_ms=batch_wait_ms, batch_max=batch_max)
     questions = E5Embedder(engine, role="query", batch_wait_ms=batch_wait_ms, batch_max=batch_max)
+    passages.questions = questions
     return passages, questions

@@ -178,6 +178,13 @@ class OpenAIEmbedder:
         return normalised
 
 
+def questions_of(embedder: Embedder) -> Embedder:
+    """The embedder for questions that goes with this one: e5's query role for its passage
+    role (FAQ questions are compared with guests' questions), the same for other models."""
+    paired = getattr(embedder, "questions", None)
+    return embedder if paired is None else paired
+
+
 def build_embedders(settings: Settings) -> tuple[Embedder, Embedder]:
     """(passages, questions): the embedders the settings ask for.
 
