@@ -20,9 +20,10 @@ from posada.errors import ConfigurationError
 LOCAL_EMBEDDING_MODELS = ("all-MiniLM-L6-v2", "multilingual-e5-small")
 
 # Thresholds and weights depend on the model's similarity scale: e5's cosines crowd between
-# 0.75 and 0.95, MiniLM's spread from 0 to 1. Each model's were measured on the tuning
-# half of bench/labels/real (e5) or on bench/labels/questions.yaml (MiniLM, before e5);
-# a setting given explicitly always wins. README, "Answer quality", has the figures.
+# 0.75 and 0.95, MiniLM's spread from 0 to 1. The fields' own defaults are MiniLM's
+# (measured on bench/labels/questions.yaml before e5); a model listed here has its own,
+# measured on the tuning half of bench/labels/real. A setting given explicitly always
+# wins. docs/quality.md has the figures.
 CALIBRATED: dict[str, dict[str, float]] = {
     "multilingual-e5-small": {
         "rrf_k": 20.0,
@@ -33,16 +34,6 @@ CALIBRATED: dict[str, dict[str, float]] = {
         "faq_min_similarity": 0.93,
         "semantic_min_similarity": 0.92,
         "faq_reuse_min_similarity": 0.93,
-    },
-    "all-MiniLM-L6-v2": {
-        "rrf_k": 60.0,
-        "vector_weight_es": 0.1,
-        "vector_weight_en": 1.5,
-        "min_similarity": 0.4,
-        "min_similarity_es": 0.7,
-        "faq_min_similarity": 0.8,
-        "semantic_min_similarity": 0.6,
-        "faq_reuse_min_similarity": 0.6,
     },
 }
 
@@ -155,17 +146,17 @@ class Settings(BaseSettings):
 
     retrieval_k: int = Field(default=5, ge=1, le=50)
     retrieval_candidates: int = Field(default=40, ge=5, le=400)
-    # Weight of the vector side in the fusion for Spanish questions (full text weighs 1):
-    # the local model reads Spanish poorly, and measured recall drops when it weighs fully.
     # The full-text side also searches the glossary's translations of the question's words.
     fulltext_glossary: bool = True
     # Reciprocal-rank fusion's constant: smaller lets each side's first ranks count more.
     rrf_k: float = Field(default=60.0, gt=0, le=1000)
+    # Weight of the vector side in the fusion by question language (full text weighs 1).
+    # The defaults here and below are MiniLM's, which reads Spanish poorly; CALIBRATED.
     vector_weight_es: float = Field(default=0.1, ge=0, le=3)
     vector_weight_en: float = Field(default=1.5, ge=0, le=3)
-    # A passage is relevant when the question is this similar to it (the local model reads
-    # Spanish poorly, so Spanish needs more), or when this share of the question's words,
-    # weighed by rarity, appear in it; below both, posada says it does not know.
+    # A passage is relevant when the question is this similar to it, or when this share of
+    # the question's words, weighed by rarity, appear in it; below both, posada says it
+    # does not know.
     min_similarity: float = Field(default=0.4, ge=0, le=1)
     min_similarity_es: float = Field(default=0.7, ge=0, le=1)
     min_coverage: float = Field(default=0.4, ge=0, le=1)
@@ -231,8 +222,8 @@ class Settings(BaseSettings):
     answer_cache_size: int = Field(default=2000, ge=1)
     answer_cache_ttl_s: int = Field(default=86400, ge=1)
     semantic_cache: bool = True
-    # Calibrated on bench/semantic_cache.py: with the guard and the evidence check, no
-    # wrong answer was reused down to 0.5; 0.6 keeps a margin.
+    # MiniLM's, calibrated on bench/semantic_cache.py; e5's (CALIBRATED) on real rewordings
+    # by bench/reuse_calibration.py.
     semantic_min_similarity: float = Field(default=0.6, ge=0, le=1)
     # An FAQ entry answering a rewording of its question (evidence and guard as above).
     faq_reuse_min_similarity: float = Field(default=0.6, ge=0, le=1)

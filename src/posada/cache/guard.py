@@ -80,6 +80,10 @@ _CONTRASTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 
+# Contrasts that matter only to one kind of answer: "the room" sets a code apart from the
+# building's, while "wifi in the room?" and "wifi?" ask the same.
+_ONLY_FOR = {"door": "code"}
+
 # Each side's forms, longest first (sorted once, not at every question).
 _FORMS = sorted(
     ((f"{contrast}:{side}", form) for contrast, sides in _CONTRASTS.items()
@@ -193,9 +197,9 @@ def conflicts(asked: Signature, cached: Signature) -> bool:
         return True  # one naming a place the other does not: the evidence check's to judge
     if asked.intents and cached.intents and not asked.intents & cached.intents:
         return True
+    wanted = asked.intents | cached.intents
     contrasts = {side.split(":")[0] for side in asked.sides | cached.sides}
-    if "code" not in asked.intents | cached.intents:
-        contrasts.discard("door")  # "the room" matters to a code, not to "wifi in the room?"
+    contrasts = {c for c in contrasts if c not in _ONLY_FOR or _ONLY_FOR[c] in wanted}
     return any(
         {s for s in asked.sides if s.startswith(f"{c}:")}
         != {s for s in cached.sides if s.startswith(f"{c}:")}
