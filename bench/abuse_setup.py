@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from posada.bench.servers import UNLIMITED, free_port, run_server
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.guests.service import import_reservations
 from posada.runtime import Runtime

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench.abuse_setup import Stay, fresh_database, posada, target_hotel
-from posada.config import Settings
+from posada.core.config import Settings
 
 DEFAULTS = Settings.model_fields
 

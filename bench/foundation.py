@@ -42,7 +42,7 @@ from psycopg import AsyncClientCursor
 from rich.console import Console
 from rich.table import Table
 
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.db.pool import AsyncConn
 from posada.demo import DEMO_SLUG, load_demo
 from posada.knowledge.ingest import ingest_folder

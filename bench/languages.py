@@ -43,13 +43,13 @@ Detector = Callable[[str], str]
 
 
 def _posada() -> Detector:
-    from posada.answers.language import detect_language
+    from posada.core.language import detect_language
 
     return detect_language
 
 
 def _words() -> Detector:
-    from posada.answers.language import by_words
+    from posada.core.language import by_words
 
     return lambda text: by_words(text) or DEFAULT
 

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from posada.app import create_app
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.db.pool import open_pool
 from posada.demo import DEMO_SLUG, load_demo
 from posada.runtime import Runtime

@@ -45,9 +45,9 @@ from rich.console import Console
 from rich.table import Table
 
 from posada.answers.extractive import NO_INFORMATION, is_relevant
-from posada.answers.language import detect_language
 from posada.answers.pipeline import answer_question, fusion_weights
-from posada.config import Settings
+from posada.core.config import Settings
+from posada.core.language import detect_language
 from posada.db.pool import AsyncConn
 from posada.demo import DEMO_SLUG, load_demo, render_reservations
 from posada.guests.service import import_reservations

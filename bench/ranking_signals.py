@@ -39,9 +39,9 @@ import numpy as np
 
 from bench.real_quality import ANSWERABLE, LABELS, Loaded, Message, hit_text, holds, load_messages
 from posada.answers.excerpt import _units, evidence, excerpt
-from posada.answers.language import detect_language
 from posada.answers.pipeline import fusion_weights
-from posada.config import Settings
+from posada.core.config import Settings
+from posada.core.language import detect_language
 from posada.knowledge.retrieval import retrieve
 from posada.providers.embeddings import questions_of
 from posada.runtime import Runtime

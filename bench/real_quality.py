@@ -44,10 +44,10 @@ from typing import Any
 import yaml
 
 from posada.answers.extractive import NO_INFORMATION, is_relevant
-from posada.answers.language import detect_language
 from posada.answers.pipeline import answer_question, fusion_weights
 from posada.answers.prompt import build_prompt
-from posada.config import Settings
+from posada.core.config import Settings
+from posada.core.language import detect_language
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Hit, Visibility, retrieve
 from posada.runtime import Runtime

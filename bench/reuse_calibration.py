@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.real_quality import ANSWERABLE, LABELS, Loaded, Message, load_messages, normalise
-from posada.answers.language import detect_language
 from posada.answers.pipeline import fusion_weights
 from posada.cache.guard import Signature, conflicts, signature
-from posada.config import Settings
+from posada.core.config import Settings
+from posada.core.language import detect_language
 from posada.knowledge.retrieval import retrieve
 from posada.runtime import Runtime
 

@@ -36,7 +36,7 @@ from rich.table import Table
 from posada.answers.pipeline import fusion_weights
 from posada.bench.workload import load_groups
 from posada.cache.guard import Signature, conflicts, signature
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.runtime import Runtime

@@ -169,7 +169,7 @@ async def measure(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
 
 
 async def first_stay(data_dir: str) -> dict[str, str]:
-    from posada.config import Settings
+    from posada.core.config import Settings
     from posada.runtime import Runtime
 
     runtime = await Runtime.open(Settings(data_dir=Path(data_dir)))

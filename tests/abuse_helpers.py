@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from posada.app import create_app
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.guests.service import import_reservations
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant

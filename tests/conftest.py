@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from posada.app import create_app
 from posada.bench.servers import UNLIMITED, free_port, run_server
 from posada.cli import app as cli_app
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant

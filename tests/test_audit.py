@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from posada.observe import context
+from posada.core import context
 from posada.observe.audit import audit_embeddings
 from posada.observe.ledger import UsageLedger, usage_recorder
 from posada.providers.embeddings import EmbeddingCall, OpenAIEmbedder

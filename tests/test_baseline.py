@@ -15,9 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from posada.app import create_app
-from posada.config import BASELINE, Settings
+from posada.core import context as observe
+from posada.core.config import BASELINE, Settings
 from posada.knowledge.retrieval import Visibility, retrieve
-from posada.observe import context as observe
 from posada.observe.ledger import usage_recorder
 from posada.providers.embeddings import OpenAIEmbedder
 from posada.providers.registry import build_chat_models

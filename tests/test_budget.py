@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from posada.bench.budget import Budget, Check, check_budget, load_budget, load_results, parse_budget
-from posada.config import Settings
-from posada.errors import InvalidInput
+from posada.core.config import Settings
+from posada.core.errors import InvalidInput
 from posada.observe.watch import load_budgets
 from tests.conftest import CliResult, run_cli
 

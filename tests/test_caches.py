@@ -30,10 +30,10 @@ from posada.app import create_app
 from posada.cache.answers import CachedAnswer, ExactCache
 from posada.cache.embeddings import CachingEmbedder
 from posada.cache.shared import SharedCache
+from posada.core import context as observe
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Visibility
-from posada.observe import context as observe
 from posada.providers.e5 import e5_embedders
 from posada.providers.embeddings import Embedder, EmbeddingCall, UsageHook, Vectors
 from posada.providers.registry import build_chat_models

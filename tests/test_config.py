@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from posada.config import Settings
+from posada.core.config import Settings
 
 
 def test_prod_refuses_a_missing_or_short_secret(tmp_path: Path) -> None:

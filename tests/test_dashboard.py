@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from posada.config import Settings
-from posada.errors import ConfigurationError
+from posada.core.config import Settings
+from posada.core.errors import ConfigurationError
 from posada.observe.watch import Budgets, load_budgets, over_budget, watch
 from posada.observe.window import RequestRecord, RequestWindow
 from posada.runtime import Runtime

@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError
 
 from posada.cache.embeddings import CachingEmbedder
 from posada.cache.shared import SharedCache
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.providers.e5 import E5Embedder, e5_embedders
 from posada.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, build_embedders
 from posada.runtime import Runtime

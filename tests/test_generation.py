@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from posada.answers.generation import Answering, Exhausted, Generated, GenerationEvent, generate
 from posada.bench.servers import free_port
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.providers.llm import ChatMessage, ChatModel, Delta, OpenAIChatModel
 from posada.providers.registry import build_chat_models, fallback_order
 from tests.conftest import serve_fake_llm

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from posada.core.errors import ConfigurationError
 from posada.db.migrate import load_migrations, migrate
-from posada.errors import ConfigurationError
 from posada.runtime import Runtime
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posada.errors import InvalidInput
+from posada.core.errors import InvalidInput
 from posada.knowledge.ingest import IngestReport, ingest_folder
 from posada.providers.embeddings import questions_of
 from posada.runtime import Runtime

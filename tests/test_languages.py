@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from posada.answers import routes
-from posada.answers.language import LANGUAGES, detect_language
 from posada.answers.phrases import PHRASES, phrase
 from posada.answers.prompt import LANGUAGES as NAMES
+from posada.core.language import LANGUAGES, detect_language
 from tests.conftest import LoginAs
 
 # Written for this test, none of them in bench/labels/languages.yaml.

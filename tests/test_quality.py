@@ -11,7 +11,7 @@ import pytest
 from bench import quality
 from rich.console import Console
 
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.runtime import Runtime
 
 

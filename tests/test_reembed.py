@@ -21,8 +21,8 @@ import pytest
 
 from posada.bench.servers import free_port
 from posada.cache.semantic import CacheEntry, store_entry
-from posada.config import Settings
-from posada.errors import ConfigurationError
+from posada.core.config import Settings
+from posada.core.errors import ConfigurationError
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.markdown import chunk_embedding_text
 from posada.providers.e5 import E5_MODEL, e5_embedders

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from posada.errors import InvalidInput
+from posada.core.errors import InvalidInput
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
 from posada.runtime import Runtime

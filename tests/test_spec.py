@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from posada.app import create_app
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.runtime import Runtime
 from tests.conftest import StayFinder, log_in, serve_posada
 

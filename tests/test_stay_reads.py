@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from posada.errors import NotAuthorized
+from posada.core.errors import NotAuthorized
 from posada.guests.conversations import record_exchange
 from posada.guests.tokens import GuestClaims, issue_token, verify_token
 from posada.runtime import Runtime

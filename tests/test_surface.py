@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from posada.app import create_app
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.runtime import Runtime
 from posada.surface import PAGE_POLICY
 from tests.conftest import JWT_SECRET, StayFinder, log_in, serve_posada

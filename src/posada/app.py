@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException
 
 from posada.answers.routes import router as answers_router
 from posada.cache.warm import warm_embeddings
-from posada.config import Settings
-from posada.errors import PosadaError, TooManyAttempts
+from posada.core.config import Settings
+from posada.core.errors import PosadaError, TooManyAttempts
 from posada.guests.conversation_routes import router as conversations_router
 from posada.guests.routes import router as guests_router
 from posada.guests.throttle import LoginThrottle

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from posada.config import Settings
-from posada.errors import NotAuthorized, Unavailable
+from posada.core import context
+from posada.core.config import Settings
+from posada.core.errors import NotAuthorized, Unavailable
 from posada.guests.tokens import GuestClaims, verify_token
-from posada.observe import context
 from posada.observe.staff import Exposure
 from posada.runtime import Runtime
 

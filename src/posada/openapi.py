@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from posada.errors import (
+from posada.core.errors import (
     Forbidden,
     HeadersTooLarge,
     NotAuthorized,

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 
-from posada.answers import language
 from posada.cache.answers import ExactCache
 from posada.cache.embeddings import CachingEmbedder
 from posada.cache.shared import SharedCache
 from posada.cache.swr import StaleWhileRevalidate
 from posada.cache.versions import KnowledgeVersions
-from posada.config import Settings
+from posada.core import language
+from posada.core.config import Settings
 from posada.db.embedded import watch_embedded
 from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url

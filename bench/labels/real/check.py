@@ -65,7 +65,7 @@ def squash(text: str) -> str:
 
 
 def slugify(text: str) -> str:
-    """Same rule as posada.knowledge.markdown.slugify."""
+    """Same rule as posada.core.text.slugify."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 

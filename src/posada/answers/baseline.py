@@ -12,8 +12,8 @@ import logging
 from collections.abc import Sequence
 
 from posada.answers.generation import Exhausted, Generated, generate
+from posada.core import context as observe
 from posada.db.pool import AsyncConn
-from posada.observe import context as observe
 from posada.providers.llm import ChatMessage, ChatModel, Delta, cost_usd
 
 log = logging.getLogger(__name__)

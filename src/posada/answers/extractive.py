@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posada.answers.excerpt import evidence, excerpt
-from posada.answers.language import detect_language
 from posada.answers.phrases import PHRASES
 from posada.cache.guard import conflicts, rests_on, signature
-from posada.config import Settings
+from posada.core.config import Settings
+from posada.core.language import detect_language
 from posada.knowledge.retrieval import Hit, Retrieved
 
 MAX_PASSAGE_CHARS = 700

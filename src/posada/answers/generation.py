@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
-from posada.observe import context as observe
+from posada.core import context as observe
 from posada.providers.llm import ChatMessage, ChatModel, Delta, ProviderError, Usage
 
 log = logging.getLogger(__name__)

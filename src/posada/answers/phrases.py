@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from posada.answers.language import Language
+from posada.core.language import Language
 
 Phrase = Literal["no_information", "error"]
 

@@ -36,17 +36,17 @@ from posada.answers.caching import (
 )
 from posada.answers.extractive import Draft, is_relevant, respond
 from posada.answers.generation import Answering, Exhausted, Generated, generate
-from posada.answers.language import detect_language
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier, is_follow_up, retrieval_text
 from posada.cache.answers import CachedAnswer
 from posada.cache.semantic import CacheEntry, count_hit, pick_cached, store_entry
-from posada.config import Settings
+from posada.core import context as observe
+from posada.core.config import Settings
+from posada.core.language import detect_language
 from posada.guests.conversations import record_answer, record_exchange, record_guest_message
 from posada.guests.stepwise import record_answer_stepwise, record_guest_message_stepwise
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
-from posada.observe import context as observe
 from posada.providers.embeddings import Vectors
 from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
 from posada.providers.registry import Tier, fallback_order

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from posada.answers.language import Language, detect_language
+from posada.core.language import Language, detect_language
 from posada.knowledge.retrieval import Hit
 from posada.providers.llm import ChatMessage, estimate_tokens
 

@@ -12,7 +12,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
-from posada.answers.language import detect_language
 from posada.answers.phrases import phrase
 from posada.answers.pipeline import (
     Answer,
@@ -22,12 +21,13 @@ from posada.answers.pipeline import (
     answer_events,
     answer_question,
 )
+from posada.core import context as observe
+from posada.core.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
+from posada.core.language import detect_language
 from posada.deps import RuntimeDep, TimingsVisible
-from posada.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Visibility
 from posada.limits.chat import AdmittedGuestDep, ChatLimits
-from posada.observe import context as observe
 from posada.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.providers.llm import Delta
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal, TypeGuard
 
 from posada.bench.report import RATIO_FIGURES
-from posada.errors import InvalidInput
+from posada.core.errors import InvalidInput
 
 LimitKind = Literal["max", "min"]
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from posada.bench.hotels import Hotel, Stay, generate_hotel
 from posada.bench.rewordings import load_real_hotels
 from posada.bench.workload import demo_stays
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.demo import load_demo
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from posada.bench.hotels import Stay
 from posada.bench.workload import Session, Turn
-from posada.errors import ConfigurationError
+from posada.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import aiohttp

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from posada.knowledge.markdown import slugify
+from posada.core.text import slugify
 
 NAMES = [
     "Posada Las Palmas", "Hostal Marea Alta", "Hotel Brisa del Caribe", "Casa Manatí",

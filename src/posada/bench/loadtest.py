@@ -33,7 +33,7 @@ from posada.bench.report import percentile
 from posada.bench.runner import server_env
 from posada.bench.servers import fake_llm, posada_server
 from posada.bench.workload import build_sessions, demo_stays, session_dict
-from posada.errors import ConfigurationError, InvalidInput, PosadaError
+from posada.core.errors import ConfigurationError, InvalidInput, PosadaError
 from posada.fake_llm import Pace
 
 Say = Callable[[str], None]

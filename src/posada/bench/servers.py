@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from posada.errors import PosadaError
+from posada.core.errors import PosadaError
 
 
 class ServerFailed(PosadaError):

@@ -24,8 +24,8 @@ from typing import Any, Literal
 import yaml
 
 from posada.bench.hotels import Stay
+from posada.core.text import slugify
 from posada.demo import DEMO_SLUG, demo_path, render_reservations
-from posada.knowledge.markdown import slugify
 
 Language = Literal["es", "en"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from posada.cache.guard import fold
 from posada.cache.shared import SharedCache
+from posada.core.text import fold
 
 
 def normalize_question(text: str) -> str:

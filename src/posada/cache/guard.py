@@ -27,10 +27,10 @@ are never reused at all (`is_reusable`).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-from posada.answers.language import detect_language
+from posada.core.language import detect_language
+from posada.core.text import fold
 from posada.knowledge.retrieval import Hit
 
 # Each contrast: its sides and the forms (accents folded, lower case) that name them. Longer
@@ -123,13 +123,6 @@ _INTENTS = {
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NAME = re.compile(r"(?<=[\w,;] )([A-ZÁÉÍÓÚÑ][\wáéíóúñ]+(?: [A-ZÁÉÍÓÚÑ][\wáéíóúñ]+)*)")
 _GENERIC_NAMES = frozenset({"wifi", "wi-fi", "check", "nequi", "visa", "mastercard", "i"})
-
-
-def fold(text: str) -> str:
-    """Lower case, accents off, punctuation as spaces, one space between words."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w\s-]", " ", plain).replace("_", " ").split())
 
 
 def _sides(folded: str) -> frozenset[str]:

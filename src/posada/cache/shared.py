@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from posada.observe import context as observe
+from posada.core import context as observe
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from posada.cache.embeddings import CachingEmbedder
-from posada.errors import ConfigurationError
+from posada.core.errors import ConfigurationError
 from posada.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from posada.config import Settings
-from posada.errors import PosadaError
+from posada.core.config import Settings
+from posada.core.errors import PosadaError
 from posada.runtime import Runtime
 
 console = Console(stderr=True)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from posada.bench.runner import PACE, BenchOptions, Profile, run_bench
 from posada.cli._common import console
-from posada.errors import PosadaError
+from posada.core.errors import PosadaError
 
 out = Console()  # the report goes to stdout; progress and errors to stderr
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from posada.bench.budget import Check, check_budget, format_number, load_budget, load_results
 from posada.cli._common import console
-from posada.errors import InvalidInput
+from posada.core.errors import InvalidInput
 
 app = typer.Typer(help="Performance budgets.", no_args_is_help=True)
 out = Console()  # reports go to stdout; errors to stderr

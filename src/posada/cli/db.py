@@ -11,10 +11,10 @@ import psycopg
 import typer
 
 from posada.cli._common import console, load_settings
+from posada.core.errors import PosadaError
 from posada.db.migrate import migrate as apply_migrations
 from posada.db.pool import resolve_database_url
 from posada.db.profile import Profile, grouped_flags, profile_database, render_report
-from posada.errors import PosadaError
 from posada.providers.embeddings import build_embedders
 
 app = typer.Typer(help="Database maintenance.", no_args_is_help=True)

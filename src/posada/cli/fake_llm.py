@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.fake_llm import Pace, create_fake_llm_app
 from posada.providers.embeddings import build_embedders
 

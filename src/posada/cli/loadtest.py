@@ -15,7 +15,7 @@ from rich.table import Table
 
 from posada.bench.loadtest import parse_duration, run_loadtest
 from posada.cli._common import console
-from posada.errors import ConfigurationError, InvalidInput, PosadaError
+from posada.core.errors import ConfigurationError, InvalidInput, PosadaError
 
 out = Console()  # the report goes to stdout; progress and errors to stderr
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from posada.cli._common import console, run_with_runtime
-from posada.errors import InvalidInput
+from posada.core.errors import InvalidInput
 from posada.guests.service import ImportReport, import_reservations, revoke_tokens
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant

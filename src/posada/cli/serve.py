@@ -14,7 +14,7 @@ import typer
 import uvicorn
 
 from posada.cli._common import load_settings, reported_errors
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.db.migrate import migrate
 from posada.db.pool import resolve_database_url
 from posada.knowledge.reembed import require_embedding_model

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from posada.errors import ConfigurationError
+from posada.core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 

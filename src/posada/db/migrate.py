@@ -15,7 +15,7 @@ from importlib import resources
 import psycopg
 from psycopg.rows import TupleRow
 
-from posada.errors import ConfigurationError
+from posada.core.errors import ConfigurationError
 
 _LOCK_ID = 727_0001  # any constant shared by every posada process
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

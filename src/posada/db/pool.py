@@ -13,10 +13,10 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from posada.config import Settings
+from posada.core import context
+from posada.core.config import Settings
+from posada.db.counting import CountingConnection
 from posada.db.embedded import start_embedded
-from posada.observe import context
-from posada.observe.db import CountingConnection
 
 AsyncConn = psycopg.AsyncConnection[TupleRow]
 

@@ -22,7 +22,8 @@ import psycopg
 from posada.answers.extractive import respond
 from posada.answers.pipeline import Source, fusion_weights
 from posada.answers.routing import retrieval_text
-from posada.config import Settings
+from posada.core.config import Settings
+from posada.core.errors import ConfigurationError, NotFound, Unavailable
 from posada.db._plans import (
     EXPLAIN,
     Capture,
@@ -33,7 +34,6 @@ from posada.db._plans import (
     summary_lines,
 )
 from posada.db.pool import AsyncConn, open_pool
-from posada.errors import ConfigurationError, NotFound, Unavailable
 from posada.guests import conversation_routes
 from posada.guests.conversations import (
     list_conversations,

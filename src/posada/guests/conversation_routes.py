@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from posada.core.errors import NotAuthorized, NotFound
 from posada.deps import GuestDep, RuntimeDep
-from posada.errors import NotAuthorized, NotFound
 from posada.guests.conversations import list_conversations, list_messages
 from posada.openapi import COMMON, responses
 

@@ -10,8 +10,8 @@ from psycopg.types.json import Jsonb
 
 from posada.cache import semantic
 from posada.cache.semantic import CacheEntry
+from posada.core.errors import NotAuthorized, NotFound
 from posada.db.pool import AsyncConn
-from posada.errors import NotAuthorized, NotFound
 from posada.guests.tokens import GuestClaims
 from posada.providers.llm import ChatMessage
 

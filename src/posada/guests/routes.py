@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from posada.core.errors import NotAuthorized, NotFound, TooManyAttempts
 from posada.deps import GuestDep, RuntimeDep
-from posada.errors import NotAuthorized, NotFound, TooManyAttempts
 from posada.guests.conversations import STAY_GONE
 from posada.guests.service import log_in, revoke_tokens
 from posada.guests.throttle import LoginThrottle

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from posada.core.errors import InvalidInput, NotAuthorized
 from posada.db.pool import AsyncConn
-from posada.errors import InvalidInput, NotAuthorized
 from posada.guests.tokens import GuestClaims, issue_token, token_expiry
 from posada.tenants.service import Tenant
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from posada.core.errors import NotAuthorized, NotFound
 from posada.db.pool import AsyncConn
-from posada.errors import NotAuthorized, NotFound
 from posada.guests.conversations import (
     STAY_GONE,
     STAY_HOLDS,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.limits.attempts import AttemptThrottle, Reservation
 from posada.limits.buckets import Buckets, Limit
 

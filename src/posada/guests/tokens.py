@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from posada.errors import NotAuthorized
+from posada.core.errors import NotAuthorized
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "posada-guest"

@@ -20,10 +20,10 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from posada.cache.versions import CHANNEL, notification
+from posada.core import context as observe
+from posada.core.errors import InvalidInput
 from posada.db.pool import AsyncConn
-from posada.errors import InvalidInput
 from posada.knowledge.markdown import DocumentError, ParsedDocument, UnitInfo, parse_document
-from posada.observe import context as observe
 from posada.providers.embeddings import Embedder, Vectors, questions_of
 from posada.tenants.service import Tenant
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from posada.errors import InvalidInput
+from posada.core.errors import InvalidInput
+from posada.core.text import slugify
 from posada.knowledge.cleaning import clean_heading
 from posada.knowledge.facts import fact_lines
 from posada.knowledge.sections import (
@@ -89,12 +89,6 @@ class ParsedDocument:
     accommodation: UnitInfo | None  # set when the document describes a unit
     manual_for: UnitInfo | None  # set when the document is private to a unit
     warnings: list[str] = field(default_factory=list)
-
-
-def slugify(text: str) -> str:
-    """ASCII, lowercase, hyphen-separated: 'Habitación Kaya' -> 'habitacion-kaya'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 def parse_document(source: str, text: str, *, unit_override: str | None = None) -> ParsedDocument:

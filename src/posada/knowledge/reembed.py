@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 
+from posada.core import context as observe
+from posada.core.errors import ConfigurationError
 from posada.db.pool import AsyncConn
-from posada.errors import ConfigurationError
 from posada.knowledge.ingest import bump_knowledge_version
 from posada.knowledge.markdown import chunk_embedding_text
-from posada.observe import context as observe
 from posada.providers.embeddings import Embedder, questions_of
 from posada.tenants.service import Tenant
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from posada.errors import TooManyAttempts
+from posada.core.errors import TooManyAttempts
 from posada.limits.buckets import Buckets, Decision, Limit
 
 

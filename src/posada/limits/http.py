@@ -30,8 +30,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from posada.config import Settings
-from posada.errors import HeadersTooLarge, PayloadTooLarge, PosadaError, RequestTimeout
+from posada.core.config import Settings
+from posada.core.errors import HeadersTooLarge, PayloadTooLarge, PosadaError, RequestTimeout
 
 _PROTOCOL = "posada.limits.http:GuardedHttpTools"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from posada.core import context
 from posada.db.pool import AsyncConn
-from posada.observe import context
 from posada.providers.embeddings import EmbeddingCall, UsageHook
 from posada.providers.llm import estimate_tokens
 

@@ -19,8 +19,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from posada.observe import context
-from posada.observe.context import RequestStats
+from posada.core import context
+from posada.core.context import RequestStats
 from posada.observe.prom import Metrics
 from posada.observe.staff import Exposure
 from posada.observe.window import RequestRecord, RequestWindow

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from posada.core.errors import Forbidden, NotAuthorized
 from posada.deps import SettingsDep
-from posada.errors import Forbidden, NotAuthorized
 from posada.observe.prom import Metrics
 from posada.observe.staff import is_admin, is_local
 from posada.observe.window import RequestWindow

@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from posada.config import Settings
-from posada.errors import ConfigurationError
+from posada.core.config import Settings
+from posada.core.errors import ConfigurationError
 from posada.observe.window import RequestWindow, percentile
 
 log = logging.getLogger("posada.watch")

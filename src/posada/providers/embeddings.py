@@ -14,8 +14,8 @@ import httpx2
 import numpy as np
 import numpy.typing as npt
 
-from posada.config import LOCAL_EMBEDDING_MODELS, Settings
-from posada.errors import ConfigurationError
+from posada.core.config import LOCAL_EMBEDDING_MODELS, Settings
+from posada.core.errors import ConfigurationError
 
 Vectors = npt.NDArray[np.float32]
 

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx2
 
-from posada.errors import PosadaError
+from posada.core.errors import PosadaError
 
 Role = Literal["system", "user", "assistant"]
 

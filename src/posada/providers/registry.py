@@ -6,7 +6,7 @@ from typing import Literal
 
 import httpx2
 
-from posada.config import Settings
+from posada.core.config import Settings
 from posada.providers.llm import AnthropicChatModel, ChatModel, OpenAIChatModel
 
 Tier = Literal["small", "large"]

