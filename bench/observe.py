@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.core.config import Settings
 from posada.db.pool import open_pool
 from posada.demo import DEMO_SLUG, load_demo

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.core.config import Settings
 from posada.guests.service import import_reservations
 from posada.runtime import Runtime

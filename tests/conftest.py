@@ -22,7 +22,7 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.bench.servers import UNLIMITED, free_port, run_server
 from posada.cli import app as cli_app
 from posada.core.config import Settings

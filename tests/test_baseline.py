@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.core import context as observe
 from posada.core.config import BASELINE, Settings
 from posada.knowledge.retrieval import Visibility, retrieve

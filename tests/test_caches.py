@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from posada.answers.pipeline import Answer, answer_question
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.cache.answers import CachedAnswer, ExactCache
 from posada.cache.embeddings import CachingEmbedder
 from posada.cache.shared import SharedCache

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import yaml
 
-from posada.answers import routes
 from posada.answers.phrases import PHRASES, phrase
 from posada.answers.prompt import LANGUAGES as NAMES
+from posada.api.routes import chat as routes
 from posada.core.language import LANGUAGES, detect_language
 from tests.conftest import LoginAs
 

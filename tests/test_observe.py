@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from posada.app import create_app
-from posada.deps import RuntimeDep
+from posada.api.app import create_app
+from posada.api.deps import RuntimeDep
 from posada.observe.window import RequestRecord, RequestWindow, percentile, summarize
 from posada.providers.registry import build_chat_models
 from posada.runtime import Runtime

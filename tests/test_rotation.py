@@ -8,7 +8,7 @@ import dataclasses
 import httpx
 from pydantic import SecretStr
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.runtime import Runtime
 from tests.conftest import JWT_SECRET, LoginAs
 

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.core.config import Settings
 from posada.runtime import Runtime
 from tests.conftest import StayFinder, log_in, serve_posada

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from posada.app import create_app
+from posada.api.app import create_app
 from posada.providers.registry import build_chat_models
 from posada.runtime import Runtime
 from tests.conftest import LoginAs, StayFinder, log_in, serve_fake_llm, serve_posada

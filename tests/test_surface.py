@@ -10,10 +10,10 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from posada.app import create_app
+from posada.api.app import create_app
+from posada.api.surface import PAGE_POLICY
 from posada.core.config import Settings
 from posada.runtime import Runtime
-from posada.surface import PAGE_POLICY
 from tests.conftest import JWT_SECRET, StayFinder, log_in, serve_posada
 
 ADMIN = "admin-token-for-the-surface-tests"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from posada.cache.warm import WarmReport, warm_embeddings
+from posada.api.warm import WarmReport, warm_embeddings
 from posada.cli._common import run_with_runtime
 from posada.knowledge.ingest import bump_knowledge_version
 from posada.runtime import Runtime

@@ -13,12 +13,12 @@ import psycopg
 import typer
 import uvicorn
 
+from posada.api.http_limits import uvicorn_options
 from posada.cli._common import load_settings, reported_errors
 from posada.core.config import Settings
 from posada.db.migrate import migrate
 from posada.db.pool import resolve_database_url
 from posada.knowledge.reembed import require_embedding_model
-from posada.limits.http import uvicorn_options
 from posada.providers.embeddings import build_embedders
 
 
@@ -43,7 +43,7 @@ def serve(
         _check_database(resolve_database_url(settings), settings)
     _exit_quietly_after_shutdown()
     uvicorn.run(
-        "posada.app:create_app_from_env",
+        "posada.api.app:create_app_from_env",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,

@@ -244,7 +244,7 @@ class Settings(BaseSettings):
     # Testing the budget: milliseconds added to a pipeline stage (a deliberately slow build).
     stage_delay_ms: dict[str, float] = Field(default_factory=dict)
 
-    # Limits (posada.limits.http). A body over max_body_bytes gets 413 as it streams in, before
+    # Limits (posada.api.http_limits). A body over max_body_bytes gets 413 as it streams in, before
     # parsing or auth; headers over max_header_bytes or max_headers get 431; a body that
     # stalls for body_timeout_s between two pieces, or headers not complete header_timeout_s
     # after the connection or the request began, get 408 and the connection is closed.

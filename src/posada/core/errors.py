@@ -1,4 +1,4 @@
-"""posada's errors, one small hierarchy mapped to HTTP in one handler (`posada.app`).
+"""posada's errors, one small hierarchy mapped to HTTP in one handler (`posada.api.app`).
 
 PosadaError                 base; never raised itself
 ├── ConfigurationError      bad or missing settings, missing extension (not HTTP)
@@ -6,7 +6,7 @@ PosadaError                 base; never raised itself
 ├── NotAuthorized  -> 401   missing, expired or forged token; wrong login
 ├── Forbidden      -> 403   a valid caller asking for what is not theirs (staff pages)
 ├── NotFound       -> 404   unknown tenant, conversation, unit
-├── RequestTimeout -> 408   a body that stalls, headers that never end (posada.limits.http)
+├── RequestTimeout -> 408   a body that stalls, headers that never end (posada.api.http_limits)
 ├── PayloadTooLarge -> 413  a body over POSADA_MAX_BODY_BYTES
 ├── HeadersTooLarge -> 431  headers over POSADA_MAX_HEADER_BYTES or POSADA_MAX_HEADERS
 ├── TooManyAttempts -> 429  too many logins or requests; `Retry-After` says when to retry

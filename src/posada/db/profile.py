@@ -22,6 +22,7 @@ import psycopg
 from posada.answers.extractive import respond
 from posada.answers.pipeline import Source, fusion_weights
 from posada.answers.routing import retrieval_text
+from posada.api.routes import conversations as conversation_routes
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError, NotFound, Unavailable
 from posada.db._plans import (
@@ -34,7 +35,6 @@ from posada.db._plans import (
     summary_lines,
 )
 from posada.db.pool import AsyncConn, open_pool
-from posada.guests import conversation_routes
 from posada.guests.conversations import (
     list_conversations,
     list_messages,

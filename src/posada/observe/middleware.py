@@ -92,7 +92,7 @@ class ObserveMiddleware:
         duration = stats.elapsed_ms()
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         if status == 408:
-            # The client stopped sending (posada.limits.http): its wait is not the route's time,
+            # The client stopped sending (posada.api.http_limits): its wait is not the route's time,
             # and 400 stalled logins would otherwise be the login route's P50.
             route = SLOW_CLIENT_ROUTE
         repeated = [s for s, n in stats.statements.items() if n > self.n_plus_one_threshold]

@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from posada.api.deps import GuestDep
 from posada.core.config import Settings
 from posada.core.errors import TooManyAttempts
-from posada.deps import GuestDep
 from posada.guests.tokens import GuestClaims
 from posada.limits.addresses import client_address
 from posada.limits.attempts import AttemptThrottle

@@ -1,7 +1,7 @@
 """The error bodies posada serves, as models the OpenAPI document shows.
 
 Every error is `{"detail": str}` (`ErrorOut`); a 422 adds the fields at fault
-(`ValidationErrorOut`), as `_install_error_handlers` in `posada.app` writes them. Routes
+(`ValidationErrorOut`), as `_install_error_handlers` in `posada.api.app` writes them. Routes
 name their codes with `responses(...)`, so the spec lists exactly what they serve.
 """
 

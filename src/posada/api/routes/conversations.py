@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from posada.api.deps import GuestDep, RuntimeDep
+from posada.api.openapi import COMMON, responses
 from posada.core.errors import NotAuthorized, NotFound
-from posada.deps import GuestDep, RuntimeDep
 from posada.guests.conversations import list_conversations, list_messages
-from posada.openapi import COMMON, responses
 
 router = APIRouter(prefix="/api/guest/conversations", tags=["guest"])
 

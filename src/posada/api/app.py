@@ -17,28 +17,28 @@ from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 
-from posada.answers.routes import router as answers_router
-from posada.cache.warm import warm_embeddings
+from posada.api.chat_limits import ChatLimits
+from posada.api.http_limits import LimitsMiddleware
+from posada.api.openapi import EVERY_ROUTE
+from posada.api.routes.chat import router as answers_router
+from posada.api.routes.conversations import router as conversations_router
+from posada.api.routes.health import router as health_router
+from posada.api.routes.login import router as guests_router
+from posada.api.routes.performance import router as observe_router
+from posada.api.routes.public import router as tenants_router
+from posada.api.surface import SecurityHeadersMiddleware
+from posada.api.warm import warm_embeddings
 from posada.core.config import Settings
 from posada.core.errors import PosadaError, TooManyAttempts
-from posada.guests.conversation_routes import router as conversations_router
-from posada.guests.routes import router as guests_router
 from posada.guests.throttle import LoginThrottle
-from posada.health import router as health_router
 from posada.limits.addresses import parse_networks
 from posada.limits.buckets import Buckets, LocalBuckets, PostgresBuckets, RedisBuckets
-from posada.limits.chat import ChatLimits
-from posada.limits.http import LimitsMiddleware
 from posada.observe.middleware import ObserveMiddleware
 from posada.observe.prom import Metrics
-from posada.observe.routes import router as observe_router
 from posada.observe.staff import Exposure
 from posada.observe.watch import load_budgets, watch
 from posada.observe.window import RequestWindow
-from posada.openapi import EVERY_ROUTE
 from posada.runtime import Runtime
-from posada.surface import SecurityHeadersMiddleware
-from posada.tenants.routes import router as tenants_router
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         cause = exc.__cause__
         if isinstance(cause, PosadaError):
-            # Raised while FastAPI read the body (posada.limits.http: too large, stalled).
+            # Raised while FastAPI read the body (posada.api.http_limits: too large, stalled).
             return _posada_response(cause)
         if exc.status_code == 400 and cause is not None:
             # A body FastAPI could not parse: invalid UTF-8, nesting too deep for the JSON

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from posada.api.deps import SettingsDep
+from posada.api.openapi import COMMON, responses
 from posada.core.errors import Forbidden, NotAuthorized
-from posada.deps import SettingsDep
 from posada.observe.prom import Metrics
 from posada.observe.staff import is_admin, is_local
 from posada.observe.window import RequestWindow
-from posada.openapi import COMMON, responses
 
 router = APIRouter(tags=["performance"])
 

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
+from posada.api.deps import RuntimeDep
+from posada.api.openapi import COMMON, responses
 from posada.core import context as observe
 from posada.core.errors import NotFound
-from posada.deps import RuntimeDep
-from posada.openapi import COMMON, responses
 from posada.runtime import Runtime
 from posada.tenants.service import SLUG_MAX, SLUG_PATTERN, get_tenant, list_public_units
 

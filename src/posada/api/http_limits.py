@@ -33,7 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from posada.core.config import Settings
 from posada.core.errors import HeadersTooLarge, PayloadTooLarge, PosadaError, RequestTimeout
 
-_PROTOCOL = "posada.limits.http:GuardedHttpTools"
+_PROTOCOL = "posada.api.http_limits:GuardedHttpTools"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -21,14 +21,14 @@ from posada.answers.pipeline import (
     answer_events,
     answer_question,
 )
+from posada.api.chat_limits import AdmittedGuestDep, ChatLimits
+from posada.api.deps import RuntimeDep, TimingsVisible
+from posada.api.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.core import context as observe
 from posada.core.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
 from posada.core.language import detect_language
-from posada.deps import RuntimeDep, TimingsVisible
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Visibility
-from posada.limits.chat import AdmittedGuestDep, ChatLimits
-from posada.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.providers.llm import Delta
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])

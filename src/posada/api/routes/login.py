@@ -7,13 +7,13 @@ from datetime import date, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from posada.api.deps import GuestDep, RuntimeDep
+from posada.api.openapi import BODY, COMMON, responses
 from posada.core.errors import NotAuthorized, NotFound, TooManyAttempts
-from posada.deps import GuestDep, RuntimeDep
 from posada.guests.conversations import STAY_GONE
 from posada.guests.service import log_in, revoke_tokens
 from posada.guests.throttle import LoginThrottle
 from posada.limits.addresses import client_address
-from posada.openapi import BODY, COMMON, responses
 from posada.tenants.service import SLUG_MAX, SLUG_PATTERN, get_tenant
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
