@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.abuse_setup import UNLIMITED, Stay, demo_guests, fresh_database, posada
-from posada.bench.servers import fake_llm
+from posada_bench.servers import fake_llm
 
 QUESTIONS = [
     "How much is a relaxing massage at the spa?",

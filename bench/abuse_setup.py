@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from posada.bench.servers import UNLIMITED, free_port, run_server
 from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.guests.service import import_reservations
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
+from posada_bench.servers import UNLIMITED, free_port, run_server
 
 HEADER = "external_ref,unit,guest_name,phone_last4,check_in,check_out,status\n"
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from posada.bench.servers import posada_server
-from posada.bench.traffic import ask_for, demo_guests
+from posada_bench.servers import posada_server
+from posada_bench.traffic import ask_for, demo_guests
 
 
 @dataclass(frozen=True)

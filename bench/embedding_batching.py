@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from posada.bench.workload import load_groups
 from posada.providers.embeddings import LocalEmbedder
+from posada_bench.workload import load_groups
 
 
 def questions(count: int) -> list[str]:

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from posada.bench.workload import load_groups
 from posada.demo import demo_path
 from posada.knowledge.markdown import parse_document
 from posada.providers.e5 import e5_embedders
-from posada.providers.embeddings import Embedder, LocalEmbedder
+from posada.providers.embeddings import LocalEmbedder
+from posada.providers.types import Embedder
+from posada_bench.workload import load_groups
 
 THREADS = 2
 GUESTS = 100

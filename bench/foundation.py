@@ -47,7 +47,7 @@ from posada.db.pool import AsyncConn
 from posada.demo import DEMO_SLUG, load_demo
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Visibility, retrieve
-from posada.providers.embeddings import Vectors
+from posada.providers.types import Vectors
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant
 

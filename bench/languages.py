@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 LABELS = HERE / "labels" / "languages.yaml"
 # Spanish and English questions that others wrote for posada's other benchmarks: not
 # written with any detector in mind, so a check on the word list's author's own bias.
-OTHERS = (HERE / "labels" / "questions.yaml", HERE.parent / "src/posada/bench/questions.yaml")
+OTHERS = (HERE / "labels" / "questions.yaml", HERE.parent / "src/posada_bench/questions.yaml")
 LANGUAGES = ("es", "en", "pt", "fr")
 DEFAULT = "es"
 ROUNDS = 20  # every message this many times for the latency figures

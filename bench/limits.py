@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from posada.bench.servers import free_port, run_server
+from posada_bench.servers import free_port, run_server
 
 MB = 1024 * 1024
 _LOGIN = b"POST /api/guest/login HTTP/1.1\r\nHost: x\r\n"

@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from posada.bench.locustfile import GuestUser
+from posada_bench.locustfile import GuestUser
 
 __all__ = ["GuestUser"]

@@ -53,7 +53,7 @@ from posada.demo import DEMO_SLUG, load_demo, render_reservations
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import IngestReport, ingest_folder
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
-from posada.providers.embeddings import Embedder, UsageHook, Vectors
+from posada.providers.types import Embedder, UsageHook, Vectors
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
 

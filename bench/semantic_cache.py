@@ -1,6 +1,6 @@
 """Calibrating the semantic cache: hits and false hits of the guard on labelled paraphrases.
 
-Every question of the benchmark's paraphrase groups (`src/posada/bench/questions.yaml`:
+Every question of the benchmark's paraphrase groups (`src/posada_bench/questions.yaml`:
 Spanish and English, with hard negatives such as check-in / check-out) is embedded and
 searched as a guest of the demo hotel. Then, for every ordered pair of questions in the
 same language, "the first was answered and cached, the second is asked" is judged by:
@@ -34,13 +34,13 @@ from rich.console import Console
 from rich.table import Table
 
 from posada.answers.pipeline import fusion_weights
-from posada.bench.workload import load_groups
 from posada.cache.guard import Signature, conflicts, signature
 from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant, get_unit_id
+from posada_bench.workload import load_groups
 
 THRESHOLDS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90)
 

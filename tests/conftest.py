@@ -23,12 +23,12 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from posada.api.app import create_app
-from posada.bench.servers import UNLIMITED, free_port, run_server
 from posada.cli import app as cli_app
 from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
+from posada_bench.servers import UNLIMITED, free_port, run_server
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 _UNLIMITED_SETTINGS: dict[str, Any] = {

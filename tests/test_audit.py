@@ -11,7 +11,8 @@ import pytest
 from posada.core import context
 from posada.observe.audit import audit_embeddings
 from posada.observe.ledger import UsageLedger, usage_recorder
-from posada.providers.embeddings import EmbeddingCall, OpenAIEmbedder
+from posada.providers.embeddings import OpenAIEmbedder
+from posada.providers.types import EmbeddingCall
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
 from tests.conftest import CliResult, run_cli

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from posada.bench.budget import Budget, Check, check_budget, load_budget, load_results, parse_budget
 from posada.core.config import Settings
 from posada.core.errors import InvalidInput
 from posada.observe.watch import load_budgets
+from posada_bench.budget import Budget, Check, check_budget, load_budget, load_results, parse_budget
 from tests.conftest import CliResult, run_cli
 
 REPO_BUDGET = Path(__file__).resolve().parent.parent / "performance-budget.json"

@@ -35,8 +35,8 @@ from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
 from posada.knowledge.retrieval import Visibility
 from posada.providers.e5 import e5_embedders
-from posada.providers.embeddings import Embedder, EmbeddingCall, UsageHook, Vectors
 from posada.providers.registry import build_chat_models
+from posada.providers.types import Embedder, EmbeddingCall, UsageHook, Vectors
 from posada.runtime import Caches, Runtime, question_embedder
 from posada.tenants.service import Tenant, ensure_tenant, get_unit_id
 from tests.conftest import RedisServer, StayFinder, log_in, run_cli, serve_posada, write_docs

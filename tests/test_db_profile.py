@@ -14,9 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from posada.db._plans import Capture, capture_plans, function_name, plan_flags, walk
 from posada.db.pool import AsyncConn
-from posada.db.profile import QUESTIONS, Profile, profile_database, render_report, top_statements
 from posada.demo import DEMO_SLUG
 from posada.guests.conversations import (
     list_conversations,
@@ -28,6 +26,8 @@ from posada.guests.service import log_in
 from posada.knowledge.retrieval import retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant
+from posada_bench._plans import Capture, capture_plans, function_name, plan_flags, walk
+from posada_bench.profile import QUESTIONS, Profile, profile_database, render_report, top_statements
 from tests.conftest import CliResult, run_cli
 
 HOT = {

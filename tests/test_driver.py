@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from posada.bench.driver import _client, _timed, start_delays
+from posada_bench.driver import _client, _timed, start_delays
 
 
 async def test_a_request_goes_out_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ from posada.cache.embeddings import CachingEmbedder
 from posada.cache.shared import SharedCache
 from posada.core.config import Settings
 from posada.providers.e5 import E5Embedder, e5_embedders
-from posada.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, build_embedders
+from posada.providers.embeddings import LocalEmbedder, OpenAIEmbedder, build_embedders
+from posada.providers.types import Embedder
 from posada.runtime import Runtime
 
 MINILM = "all-MiniLM-L6-v2"

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from posada.fake_llm import compose_answer
 from posada.providers.e5 import e5_embedders
 from posada.providers.embeddings import OpenAIEmbedder
 from posada.providers.llm import ChatMessage, Delta, Finished, OpenAIChatModel, ProviderError
+from posada_bench.fake_llm import compose_answer
 from tests.conftest import serve_fake_llm
 
 

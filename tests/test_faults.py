@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from posada.bench.traffic import Outcome, ask_for, demo_guests
 from posada.runtime import Runtime
+from posada_bench.traffic import Outcome, ask_for, demo_guests
 from tests.conftest import RedisServer, StayFinder, log_in, posada_process, serve_fake_llm
 
 

@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr
 
 from posada.answers.generation import Answering, Exhausted, Generated, GenerationEvent, generate
-from posada.bench.servers import free_port
 from posada.core.config import Settings
 from posada.providers.llm import ChatMessage, ChatModel, Delta, OpenAIChatModel
 from posada.providers.registry import build_chat_models, fallback_order
+from posada_bench.servers import free_port
 from tests.conftest import serve_fake_llm
 
 PROMPT = [

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from posada.bench.loadtest import parse_duration, summarize
-from posada.bench.report import percentile
 from posada.cli import app
+from posada_bench.loadtest import parse_duration, summarize
+from posada_bench.report import percentile
 
 LOGIN = "POST /api/guest/login"
 CHAT = "POST /api/guest/chat"

@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 
-from posada.bench.servers import UNLIMITED, free_port
-from posada.bench.traffic import ask_for, demo_guests
+from posada_bench.servers import UNLIMITED, free_port
+from posada_bench.traffic import ask_for, demo_guests
 from tests.conftest import write_docs
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posada.bench.servers import free_port
 from posada.cache.semantic import CacheEntry, store_entry
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError
@@ -28,6 +27,7 @@ from posada.knowledge.markdown import chunk_embedding_text
 from posada.providers.e5 import E5_MODEL, e5_embedders
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
+from posada_bench.servers import free_port
 from tests.conftest import CliResult, run_cli, write_docs
 
 MINILM = "all-MiniLM-L6-v2"

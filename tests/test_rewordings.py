@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from posada.bench.hotels import Stay
-from posada.bench.rewordings import FRESH, interleave, load_facts, rewording_sessions
+from posada_bench.hotels import Stay
+from posada_bench.rewordings import FRESH, interleave, load_facts, rewording_sessions
 
 LABELS = """facts:
   - id: a-checkout

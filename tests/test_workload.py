@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from posada.bench.hotels import Stay, generate_hotel
-from posada.bench.workload import Mix, build_sessions, demo_stays, describe, load_groups
+from posada_bench.hotels import Stay, generate_hotel
+from posada_bench.workload import Mix, build_sessions, demo_stays, describe, load_groups
 
 TODAY = date(2026, 11, 30)
 

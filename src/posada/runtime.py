@@ -21,9 +21,10 @@ from posada.db.migrate import migrate
 from posada.db.pool import AsyncConn, open_pool, resolve_database_url
 from posada.knowledge.reembed import require_embedding_model
 from posada.observe.ledger import UsageLedger, usage_recorder
-from posada.providers.embeddings import Embedder, build_embedders
+from posada.providers.embeddings import build_embedders
 from posada.providers.llm import ChatModel
 from posada.providers.registry import Tier, build_chat_models
+from posada.providers.types import Embedder
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from posada.cache.answers import CachedAnswer, normalize_question
 from posada.cache.guard import is_reusable
 from posada.cache.semantic import CacheEntry
 from posada.knowledge.retrieval import Retrieved, Visibility
-from posada.providers.embeddings import Vectors
+from posada.providers.types import Vectors
 from posada.runtime import Runtime
 
 # Answers worth keeping, by the layer that made them.

@@ -47,9 +47,9 @@ from posada.guests.conversations import record_answer, record_exchange, record_g
 from posada.guests.stepwise import record_answer_stepwise, record_guest_message_stepwise
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
-from posada.providers.embeddings import Vectors
 from posada.providers.llm import ChatMessage, Delta, Usage, cost_usd
 from posada.providers.registry import Tier, fallback_order
+from posada.providers.types import Vectors
 from posada.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from posada.cache.shared import SharedCache
-from posada.providers.embeddings import Embedder, EmbeddingCall, UsageHook, Vectors
+from posada.providers.types import Embedder, EmbeddingCall, UsageHook, Vectors
 
 
 def embedder_name(embedder: Embedder) -> str:

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from posada.cache.guard import conflicts, rests_on, signature
 from posada.db.pool import AsyncConn
 from posada.knowledge.retrieval import Hit
-from posada.providers.embeddings import Vectors
+from posada.providers.types import Vectors
 
 
 @dataclass(frozen=True)

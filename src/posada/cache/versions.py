@@ -20,20 +20,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from posada.db.pool import AsyncConn
+from posada.knowledge.versions import CHANNEL
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "posada_knowledge"
 _POLL_S = 1.0  # how often the listener looks up from `notifies()` to see if it must stop
 _CONNECT_TIMEOUT_S = 5
 Listener = Callable[[int | None], None]  # a tenant's id, or None: every tenant
-
-
-def notification(changes: list[tuple[int, int]] | None) -> str:
-    """The payload of a change: "id:version,..." or "*" (every tenant, e.g. tourism)."""
-    if changes is None:
-        return "*"
-    return ",".join(f"{tenant}:{version}" for tenant, version in changes)
 
 
 class KnowledgeVersions:

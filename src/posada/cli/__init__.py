@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from posada.cli import (
-    ask,
-    audit,
-    bench,
-    budget,
-    cache,
-    dashboard,
-    db,
-    demo,
-    fake_llm,
-    ingest,
-    loadtest,
-    reembed,
-    reservations,
-    serve,
-)
+from posada.cli import ask, audit, cache, dashboard, db, demo, ingest, reembed, reservations, serve
+from posada.cli.plugins import DbGroup, PluginGroup
 
 app = typer.Typer(
     name="posada",
     help="posada: a fast, low-cost AI concierge for hotels.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=PluginGroup,  # and the benchmark's commands, when it is installed
 )
 app.command("serve")(serve.serve)
 app.command("ingest")(ingest.ingest)
 app.command("reembed")(reembed.reembed)
 app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)
-app.command("fake-llm")(fake_llm.fake_llm)
-app.add_typer(db.app, name="db")
+app.add_typer(db.app, name="db", cls=DbGroup)
 app.add_typer(reservations.app, name="reservations")
 app.add_typer(audit.app, name="audit")
-app.add_typer(budget.app, name="budget")
 app.add_typer(cache.app, name="cache")
 app.command("dashboard")(dashboard.dashboard)
-app.command("bench")(bench.bench)
-app.command("loadtest")(loadtest.loadtest)
 
 
 def main() -> None:

@@ -19,12 +19,13 @@ import numpy as np
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from posada.cache.versions import CHANNEL, notification
 from posada.core import context as observe
 from posada.core.errors import InvalidInput
 from posada.db.pool import AsyncConn
 from posada.knowledge.markdown import DocumentError, ParsedDocument, UnitInfo, parse_document
-from posada.providers.embeddings import Embedder, Vectors, questions_of
+from posada.knowledge.versions import CHANNEL, notification
+from posada.providers.embeddings import questions_of
+from posada.providers.types import Embedder, Vectors
 from posada.tenants.service import Tenant
 
 EMBED_BATCH = 64

@@ -25,7 +25,8 @@ from posada.core.errors import ConfigurationError
 from posada.db.pool import AsyncConn
 from posada.knowledge.ingest import bump_knowledge_version
 from posada.knowledge.markdown import chunk_embedding_text
-from posada.providers.embeddings import Embedder, questions_of
+from posada.providers.embeddings import questions_of
+from posada.providers.types import Embedder
 from posada.tenants.service import Tenant
 
 BATCH = 64

@@ -21,7 +21,7 @@ import numpy as np
 
 from posada.db.pool import AsyncConn
 from posada.knowledge.glossary import translations
-from posada.providers.embeddings import Vectors
+from posada.providers.types import Vectors
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant; `retrieve(rrf_k=...)` overrides it
 

@@ -20,8 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from posada.core import context
 from posada.db.pool import AsyncConn
-from posada.providers.embeddings import EmbeddingCall, UsageHook
 from posada.providers.llm import estimate_tokens
+from posada.providers.types import EmbeddingCall, UsageHook
 
 log = logging.getLogger(__name__)
 

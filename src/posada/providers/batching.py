@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posada.providers.embeddings import Vectors
+from posada.providers.types import Vectors
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from posada.providers.batching import MicroBatcher
-from posada.providers.embeddings import EmbeddingCall, UsageHook, Vectors
+from posada.providers.types import EmbeddingCall, UsageHook, Vectors
 
 E5_MODEL = "multilingual-e5-small"
 Role = Literal["query", "passage"]

@@ -5,49 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import httpx2
 import numpy as np
-import numpy.typing as npt
 
 from posada.core.config import LOCAL_EMBEDDING_MODELS, Settings
 from posada.core.errors import ConfigurationError
-
-Vectors = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class EmbeddingCall:
-    """Texts an embedder turned into vectors: what the usage ledger and counters record."""
-
-    provider: str
-    model: str
-    texts: Sequence[str]
-    tokens: int | None  # the API's reported usage; None: counted later, off the request path
-    api: bool  # one call to a paid API
-    cached: bool = False
-
-
-UsageHook = Callable[[EmbeddingCall], None]
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into unit-length vectors of `dimensions` floats."""
-
-    provider: str
-    model: str
-    dimensions: int
-    on_usage: UsageHook | None  # told of every batch embedded (counters, usage ledger)
-
-    async def embed_batch(self, texts: Sequence[str]) -> Vectors:
-        """One row per text, L2-normalised."""
-        ...
-
+from posada.providers.types import Embedder, EmbeddingCall, UsageHook, Vectors
 
 _MODEL_LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}

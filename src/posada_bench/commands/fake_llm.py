@@ -8,8 +8,8 @@ import typer
 import uvicorn
 
 from posada.core.config import Settings
-from posada.fake_llm import Pace, create_fake_llm_app
 from posada.providers.embeddings import build_embedders
+from posada_bench.fake_llm import Pace, create_fake_llm_app
 
 
 def fake_llm(

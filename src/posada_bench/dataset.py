@@ -10,15 +10,15 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from posada.bench.hotels import Hotel, Stay, generate_hotel
-from posada.bench.rewordings import load_real_hotels
-from posada.bench.workload import demo_stays
 from posada.core.config import Settings
 from posada.demo import load_demo
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
+from posada_bench.hotels import Hotel, Stay, generate_hotel
+from posada_bench.rewordings import load_real_hotels
+from posada_bench.workload import demo_stays
 
 
 def plan_hotels(*, count: int, seed: int, today: date) -> list[Hotel]:

@@ -25,15 +25,6 @@ from posada.answers.routing import retrieval_text
 from posada.api.routes import conversations as conversation_routes
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError, NotFound, Unavailable
-from posada.db._plans import (
-    EXPLAIN,
-    Capture,
-    Captured,
-    Flag,
-    capture_plans,
-    plan_flags,
-    summary_lines,
-)
 from posada.db.pool import AsyncConn, open_pool
 from posada.guests.conversations import (
     list_conversations,
@@ -44,8 +35,17 @@ from posada.guests.conversations import (
 from posada.guests.service import log_in
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Visibility, retrieve
-from posada.providers.embeddings import Embedder
+from posada.providers.types import Embedder
 from posada.tenants.service import get_tenant
+from posada_bench._plans import (
+    EXPLAIN,
+    Capture,
+    Captured,
+    Flag,
+    capture_plans,
+    plan_flags,
+    summary_lines,
+)
 
 # One guest's visit: a new conversation, follow-ups in it, Spanish and English.
 QUESTIONS = (

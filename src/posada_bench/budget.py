@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeGuard
 
-from posada.bench.report import RATIO_FIGURES
 from posada.core.errors import InvalidInput
+from posada_bench.report import RATIO_FIGURES
 
 LimitKind = Literal["max", "min"]
 

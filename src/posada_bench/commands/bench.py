@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from posada.bench.runner import PACE, BenchOptions, Profile, run_bench
 from posada.cli._common import console
 from posada.core.errors import PosadaError
+from posada_bench.runner import PACE, BenchOptions, Profile, run_bench
 
 out = Console()  # the report goes to stdout; progress and errors to stderr
 

@@ -24,8 +24,8 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from posada.providers.embeddings import Embedder
 from posada.providers.llm import estimate_tokens
+from posada.providers.types import Embedder
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -4,7 +4,7 @@ Without a host the run owns its servers, set up as `posada bench` sets up its op
 profile: a fresh embedded PostgreSQL with the demo and generated hotels, `posada fake-llm`
 and one `posada serve`, all on loopback. With a host it drives that server (loopback
 only) as the demo hotel's current guests. Locust runs headless as a child process with the
-users of `posada.bench.locustfile`, writes its CSV stats, and hands back every request's
+users of `posada_bench.locustfile`, writes its CSV stats, and hands back every request's
 raw time; the reported percentiles are computed from those, not from Locust's buckets.
 """
 
@@ -26,19 +26,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from posada.bench.dataset import bench_database
-from posada.bench.driver import warm_up
-from posada.bench.hotels import Stay
-from posada.bench.report import percentile
-from posada.bench.runner import server_env
-from posada.bench.servers import fake_llm, posada_server
-from posada.bench.workload import build_sessions, demo_stays, session_dict
 from posada.core.errors import ConfigurationError, InvalidInput, PosadaError
-from posada.fake_llm import Pace
+from posada_bench.dataset import bench_database
+from posada_bench.driver import warm_up
+from posada_bench.fake_llm import Pace
+from posada_bench.hotels import Stay
+from posada_bench.report import percentile
+from posada_bench.runner import server_env
+from posada_bench.servers import fake_llm, posada_server
+from posada_bench.workload import build_sessions, demo_stays, session_dict
 
 Say = Callable[[str], None]
 
-# The environment `posada.bench.locustfile` reads (importing it would import Locust, which
+# The environment `posada_bench.locustfile` reads (importing it would import Locust, which
 # patches the standard library for gevent).
 GUESTS_ENV = "POSADA_LOADTEST_GUESTS"
 RAW_ENV = "POSADA_LOADTEST_RAW"

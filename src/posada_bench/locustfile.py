@@ -2,7 +2,7 @@
 
 Run by `posada loadtest` (`locust -f` this file's path) or by hand from the repo with
 `locust -f bench/locustfile.py`. The guests come from the JSON file named by
-`POSADA_LOADTEST_GUESTS` (sessions as `posada.bench.workload.session_dict` writes them);
+`POSADA_LOADTEST_GUESTS` (sessions as `posada_bench.workload.session_dict` writes them);
 every request's raw time goes to the JSON file named by `POSADA_LOADTEST_RAW` when Locust
 quits, because Locust's own percentiles are computed from rounded buckets. Staff browsing
 is not simulated yet: there are no staff pages.
@@ -25,7 +25,7 @@ from locust import HttpUser, between, events, task
 from locust.clients import ResponseContextManager
 from locust.exception import StopUser
 
-# The names `posada.bench.loadtest` sets.
+# The names `posada_bench.loadtest` sets.
 GUESTS_ENV = "POSADA_LOADTEST_GUESTS"
 RAW_ENV = "POSADA_LOADTEST_RAW"
 TIMEOUT_S = 120.0

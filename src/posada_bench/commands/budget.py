@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from posada.bench.budget import Check, check_budget, format_number, load_budget, load_results
 from posada.cli._common import console
 from posada.core.errors import InvalidInput
+from posada_bench.budget import Check, check_budget, format_number, load_budget, load_results
 
 app = typer.Typer(help="Performance budgets.", no_args_is_help=True)
 out = Console()  # reports go to stdout; errors to stderr

@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from posada.bench.dataset import bench_database
-from posada.bench.driver import drive, warm_up
-from posada.bench.report import figures, ratios
-from posada.bench.rewordings import interleave, load_facts, rewording_sessions
-from posada.bench.servers import Running, fake_llm, posada_server
-from posada.bench.workload import Mix, build_sessions, describe
-from posada.fake_llm import Pace
 from posada.runtime import Runtime
+from posada_bench.dataset import bench_database
+from posada_bench.driver import drive, warm_up
+from posada_bench.fake_llm import Pace
+from posada_bench.report import figures, ratios
+from posada_bench.rewordings import interleave, load_facts, rewording_sessions
+from posada_bench.servers import Running, fake_llm, posada_server
+from posada_bench.workload import Mix, build_sessions, describe
 
 Profile = Literal["baseline", "optimized"]
 PACE = Pace()  # the simulated LLM's realistic defaults

@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import yaml
 
-from posada.bench.hotels import Stay
 from posada.core.text import slugify
 from posada.demo import DEMO_SLUG, demo_path, render_reservations
+from posada_bench.hotels import Stay
 
 Language = Literal["es", "en"]
 
@@ -78,7 +78,7 @@ class Mix:
 @cache
 def load_groups() -> tuple[Group, ...]:
     """The labelled paraphrase groups, most asked first."""
-    text = (resources.files("posada.bench") / "questions.yaml").read_text("utf-8")
+    text = (resources.files("posada_bench") / "questions.yaml").read_text("utf-8")
     data = yaml.safe_load(text)
     return tuple(
         Group(

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import yaml
 
-from posada.bench.hotels import Stay
-from posada.bench.workload import Session, Turn
 from posada.guests.service import import_reservations
 from posada.knowledge.ingest import ingest_folder
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
+from posada_bench.hotels import Stay
+from posada_bench.workload import Session, Turn
 
 FRESH = "fresh:"
 HOTELS = {"simmerdown": "Simmer Down Guest House", "tucasamar": "Tu Casa en el Mar"}

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from posada.bench.hotels import Stay
-from posada.bench.workload import Session, Turn
 from posada.core.errors import ConfigurationError
+from posada_bench.hotels import Stay
+from posada_bench.workload import Session, Turn
 
 if TYPE_CHECKING:
     import aiohttp

@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from posada.bench.loadtest import parse_duration, run_loadtest
 from posada.cli._common import console
 from posada.core.errors import ConfigurationError, InvalidInput, PosadaError
+from posada_bench.loadtest import parse_duration, run_loadtest
 
 out = Console()  # the report goes to stdout; progress and errors to stderr
 

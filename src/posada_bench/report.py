@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from posada.bench.driver import Drive, Sample
-from posada.bench.rewordings import FRESH
 from posada.observe import window
+from posada_bench.driver import Drive, Sample
+from posada_bench.rewordings import FRESH
 
 CACHE_LAYERS = ("exact", "semantic")
 REUSE_LAYERS = ("exact", "semantic", "faq")
