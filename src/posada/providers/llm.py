@@ -10,8 +10,8 @@ chain decides, within its own time cap.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -107,6 +107,25 @@ def _cause(exc: Exception, status: int | None) -> str:
     return "bad_response"
 
 
+@contextmanager
+def _translated(provider: str, model: str, sdk_error: type[Exception]) -> Iterator[None]:
+    """Any failure of the upstream, raised as the one `ProviderError` naming its cause.
+
+    The one place the SDKs' errors are translated: `sdk_error` (the SDK's own base, which
+    carries the HTTP status), the transport's, and garbage from the upstream (not JSON,
+    missing fields), which is as good as no answer.
+    """
+    try:
+        yield
+    except sdk_error as exc:
+        status = getattr(exc, "status_code", None)
+        raise ProviderError(provider, model, _cause(exc, status), str(exc)) from exc
+    except httpx2.HTTPError as exc:
+        raise ProviderError(provider, model, "connection", str(exc)) from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ProviderError(provider, model, "bad_response", repr(exc)) from exc
+
+
 class _Priced:
     """What every chat model knows of itself: its name, its prices, whether it streams.
 
@@ -156,7 +175,7 @@ class OpenAIChatModel(_Priced):
         prompt: Any = [{"role": m.role, "content": m.content} for m in messages]
         written: list[str] = []
         usage: Usage | None = None
-        try:
+        with _translated(self.provider, self.model, openai.APIError):
             if self.streaming:
                 # Closed at once when the caller stops reading: that ends the upstream.
                 async with aclosing(self._chunks(prompt, max_tokens, request_timeout)) as chunks:
@@ -171,14 +190,6 @@ class OpenAIChatModel(_Priced):
                 if text:
                     written.append(text)
                     yield Delta(text)
-        except openai.APIError as exc:
-            status = getattr(exc, "status_code", None)
-            raise ProviderError(self.provider, self.model, _cause(exc, status), str(exc)) from exc
-        except httpx2.HTTPError as exc:
-            raise ProviderError(self.provider, self.model, "connection", str(exc)) from exc
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            # Garbage from the upstream (not JSON, missing fields): as good as no answer.
-            raise ProviderError(self.provider, self.model, "bad_response", repr(exc)) from exc
         if not written:
             raise ProviderError(self.provider, self.model, "bad_response", "an empty answer")
         if usage is None:
@@ -250,7 +261,7 @@ class AnthropicChatModel(_Priced):
         turns: Any = [
             {"role": m.role, "content": m.content} for m in messages if m.role != "system"
         ]
-        try:
+        with _translated(self.provider, self.model, anthropic.APIError):
             if not self.streaming:
                 whole: Any = await self._client.messages.create(
                     model=self.model,
@@ -282,14 +293,6 @@ class AnthropicChatModel(_Priced):
                 final = await stream.get_final_message()
             if not wrote:
                 raise ProviderError(self.provider, self.model, "bad_response", "an empty answer")
-        except anthropic.APIError as exc:
-            status = getattr(exc, "status_code", None)
-            raise ProviderError(self.provider, self.model, _cause(exc, status), str(exc)) from exc
-        except httpx2.HTTPError as exc:
-            raise ProviderError(self.provider, self.model, "connection", str(exc)) from exc
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            # Garbage from the upstream (not JSON, missing fields): as good as no answer.
-            raise ProviderError(self.provider, self.model, "bad_response", repr(exc)) from exc
         yield Finished(Usage(final.usage.input_tokens, final.usage.output_tokens))
 
 
