@@ -14,7 +14,7 @@ after it opened or after the request began (408). Neither uvicorn nor httptools 
 these (measured with raw sockets on uvicorn 0.54.0: a 1 MB header was served, and half-sent
 headers stayed open as long as the client kept the socket; `timeout_keep_alive` only runs
 between requests, `h11_max_incomplete_event_size` only under h11). It subclasses uvicorn's
-protocol, whose version is pinned: tests/test_limits.py proves it over real uvicorn.
+protocol, whose version is pinned: tests/integration/test_limits.py proves it over real uvicorn.
 
 `uvicorn_options(settings)` gives `posada serve` the keyword arguments for all of this.
 """

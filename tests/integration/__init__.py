@@ -1,0 +1,1 @@
+"""Tests against the real embedded PostgreSQL, Redis, the local model and real HTTP."""

@@ -1,0 +1,187 @@
+"""The guest chat page in headless Chromium, against a real `posada serve`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Route, async_playwright, expect
+
+from posada.runtime import Runtime
+from tests.support.helpers import StayFinder, serve_fake_llm, serve_posada
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+# Flags for a closed network and a root user (as the machines that run this are).
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def site(runtime: Runtime) -> Iterator[str]:
+    """posada answering through a simulated LLM that writes at a visible pace."""
+    for llm in serve_fake_llm("--ttft-ms", "100", "--tokens-per-s", "8"):
+        yield from serve_posada(
+            runtime, env={"POSADA_LLM_BASE_URL": llm, "POSADA_LLM_API_KEY": "test"}
+        )
+
+
+async def test_log_in_ask_see_the_stream_reload_see_the_history(
+    site: str,
+    current_stay: StayFinder,
+    runtime: Runtime,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    stay = await current_stay("coral")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
+        # Chromium reports every resource or script the CSP blocked on the console.
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        loaded = await page.goto(f"{site}/?hotel=casa-azul")
+        assert loaded is not None
+        policy = loaded.headers["content-security-policy"]
+        assert "script-src 'self';" in policy
+        assert "frame-ancestors 'none'" in policy
+        await expect(page.locator("#hotel-name")).to_have_text("Hotel Casa Azul")
+        await expect(page.locator("#login")).to_be_visible()
+        await expect(page.locator("button[type=submit]").first).to_have_text("Log in")
+
+        await page.fill("#check-in", "2001-01-01")
+        await page.fill("#phone", stay.phone_last4)
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#login-error")).to_have_text(
+            "We could not find your reservation."
+        )
+
+        await page.fill("#check-in", stay.check_in.isoformat())
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#chat")).to_be_visible()
+        await expect(page.locator("#login")).to_be_hidden()
+
+        # Note every length the answer's text takes while it is written.
+        await page.evaluate("""() => {
+            window.lengths = new Set();
+            new MutationObserver(() => {
+                const last = [...document.querySelectorAll('#messages li.assistant .text')].pop();
+                if (last) window.lengths.add(last.textContent.length);
+            }).observe(document.getElementById('messages'),
+                       {childList: true, subtree: true, characterData: true});
+        }""")
+        await page.fill("#message", "How much is a relaxing massage at the spa?")
+        await page.click("#ask button[type=submit]")
+        answer = page.locator("#messages li.assistant .text").last
+        await expect(answer).to_contain_text("150.000", timeout=15_000)
+        lengths = await page.evaluate("() => [...window.lengths].filter((n) => n > 0).length")
+        assert lengths > 3, "the answer was rendered piece by piece as it arrived"
+        await expect(page.locator("#messages li.assistant .sources").last).to_contain_text(
+            "Sources:"
+        )
+        await page.screenshot(path=str(tmp_path_factory.mktemp("web") / "chat.png"))
+
+        await page.reload()
+        await expect(page.locator("#chat")).to_be_visible()
+        await expect(page.locator("#messages li")).to_have_count(2)
+        await expect(page.locator("#messages li.guest")).to_have_text(
+            "How much is a relaxing massage at the spa?"
+        )
+
+        # The token is kept for the tab only, never where other tabs or later visits read it.
+        assert await page.evaluate("() => sessionStorage.getItem('posada:casa-azul:token')")
+        assert await page.evaluate("() => localStorage.length") == 0
+
+        # The hotel erases the conversation; the next question carries on in a new one.
+        erased = await page.evaluate(
+            "() => sessionStorage.getItem('posada:casa-azul:conversation')"
+        )
+        async with runtime.pool.connection() as conn:
+            await conn.execute("DELETE FROM conversations WHERE id = %s", (int(erased),))
+        await page.fill("#message", "What time is check-out?")
+        await page.click("#ask button[type=submit]")
+        await expect(page.locator("#messages li.assistant .text").last).to_contain_text("11:00")
+        renewed = await page.evaluate(
+            "() => sessionStorage.getItem('posada:casa-azul:conversation')"
+        )
+        assert renewed not in (None, erased)
+
+        await page.select_option("#lang", "es")
+        await expect(page.locator("#ask button[type=submit]")).to_have_text("Enviar")
+        assert await page.evaluate("() => localStorage.getItem('posada:casa-azul:lang')") == "es"
+        # Nothing the page needs was blocked by its policy (Chromium says so on the console).
+        assert [text for text in console if "Content Security Policy" in text] == []
+
+        # Framed by another page: refused (X-Frame-Options DENY, frame-ancestors 'none').
+        other = await browser.new_page()
+        await other.set_content(f'<iframe id="f" src="{site}/?hotel=casa-azul"></iframe>')
+        framed = await other.wait_for_selector("#f")
+        assert framed is not None
+        frame = await framed.content_frame()
+        assert frame is None or await frame.query_selector("#hotel-name") is None
+        await browser.close()
+
+
+async def test_the_page_speaks_the_browsers_language_and_the_guests_choice(
+    site: str, current_stay: StayFinder
+) -> None:
+    stay = await current_stay("brisa")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(locale="pt-BR")
+        await page.goto(f"{site}/?hotel=casa-azul")
+        await expect(page.locator("#login p").first).to_have_text(
+            "Entre com a data de check-in da sua reserva e os últimos 4 dígitos do seu telefone."
+        )
+        await expect(page.locator("html")).to_have_attribute("lang", "pt")
+        await expect(page.locator("#lang")).to_have_value("pt")
+        await page.fill("#check-in", "2001-01-01")
+        await page.fill("#phone", stay.phone_last4)
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#login-error")).to_have_text("Não encontramos sua reserva.")
+
+        await page.fill("#check-in", stay.check_in.isoformat())
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#message")).to_have_attribute(
+            "placeholder", "Escreva sua pergunta…"
+        )
+        await expect(page.locator("#new")).to_have_text("Nova conversa")
+
+        # Refused for asking too fast: said in the page's language, not as a raw error.
+        async def too_many(route: Route) -> None:
+            await route.fulfill(status=429, json={"detail": "too many requests"})
+
+        await page.route("**/api/guest/chat/stream", too_many)
+        await page.fill("#message", "qual a senha do wifi")
+        await page.click("#ask button[type=submit]")
+        await expect(page.locator("#messages li.assistant .text").last).to_have_text(
+            "Muitas tentativas seguidas; espere um pouco e tente de novo."
+        )
+
+        # The guest picks French; it outlasts a reload, over the browser's Portuguese.
+        await page.select_option("#lang", "fr")
+        await expect(page.locator("#ask button[type=submit]")).to_have_text("Envoyer")
+        await expect(page.locator("#logout")).to_have_text("Se déconnecter")
+        await page.reload()
+        await expect(page.locator("#new")).to_have_text("Nouvelle conversation")
+        await expect(page.locator("html")).to_have_attribute("lang", "fr")
+
+        # A browser in a language the page does not have: Spanish, the hotel's.
+        german = await browser.new_page(locale="de-DE")
+        await german.goto(f"{site}/?hotel=casa-azul")
+        await expect(german.locator("#login button[type=submit]")).to_have_text("Entrar")
+        await expect(german.locator("#login p").first).to_contain_text("Ingresa con la fecha")
+        await browser.close()

@@ -1,0 +1,1 @@
+"""Tests that need neither the database nor the model."""
