@@ -70,7 +70,7 @@ def question_embedder(settings: Settings, embedder: Embedder, shared: SharedCach
     )
 
 
-@dataclass
+@dataclass(eq=False)  # one per process, known by identity (answers.steps keys on it)
 class Runtime:
     """Shared by the web app and the CLI; opened once per process.
 

@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 
 from posada.answers.extractive import respond
-from posada.answers.pipeline import Source, fusion_weights
+from posada.answers.models import Source
+from posada.answers.pipeline import fusion_weights
 from posada.answers.routing import retrieval_text
 from posada.api.routes import conversations as conversation_routes
 from posada.core.config import Settings

@@ -25,7 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from posada.answers.pipeline import Answer, answer_question
+from posada.answers.models import Answer
+from posada.answers.pipeline import answer_question
 from posada.api.app import create_app
 from posada.cache.answers import CachedAnswer, ExactCache
 from posada.cache.embeddings import CachingEmbedder

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from posada.answers.pipeline import Answer, answer_question
+from posada.answers.models import Answer
+from posada.answers.pipeline import answer_question
 from posada.cli._common import run_with_runtime
 from posada.knowledge.retrieval import Visibility
 from posada.runtime import Runtime

@@ -12,15 +12,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
+from posada.answers.models import Answer, LlmAllowance, Meta, PipelineEvent
 from posada.answers.phrases import phrase
-from posada.answers.pipeline import (
-    Answer,
-    LlmAllowance,
-    Meta,
-    PipelineEvent,
-    answer_events,
-    answer_question,
-)
+from posada.answers.pipeline import answer_events, answer_question
 from posada.api.chat_limits import AdmittedGuestDep, ChatLimits
 from posada.api.deps import RuntimeDep, TimingsVisible
 from posada.api.openapi import BODY, COMMON, SSE_EVENT, responses
