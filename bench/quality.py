@@ -45,7 +45,8 @@ from rich.console import Console
 from rich.table import Table
 
 from posada.answers.extractive import NO_INFORMATION, is_relevant
-from posada.answers.pipeline import answer_question, fusion_weights
+from posada.answers.pipeline import answer_question
+from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
 from posada.core.language import detect_language
 from posada.db.pool import AsyncConn

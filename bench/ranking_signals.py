@@ -39,7 +39,7 @@ import numpy as np
 
 from bench.real_quality import ANSWERABLE, LABELS, Loaded, Message, hit_text, holds, load_messages
 from posada.answers.excerpt import _units, evidence, excerpt
-from posada.answers.pipeline import fusion_weights
+from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
 from posada.core.language import detect_language
 from posada.knowledge.retrieval import retrieve

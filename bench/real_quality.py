@@ -44,8 +44,9 @@ from typing import Any
 import yaml
 
 from posada.answers.extractive import NO_INFORMATION, is_relevant
-from posada.answers.pipeline import answer_question, fusion_weights
+from posada.answers.pipeline import answer_question
 from posada.answers.prompt import build_prompt
+from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
 from posada.core.language import detect_language
 from posada.knowledge.ingest import ingest_folder

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.real_quality import ANSWERABLE, LABELS, Loaded, Message, load_messages, normalise
-from posada.answers.pipeline import fusion_weights
+from posada.answers.turn import fusion_weights
 from posada.cache.guard import Signature, conflicts, signature
 from posada.core.config import Settings
 from posada.core.language import detect_language

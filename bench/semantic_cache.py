@@ -33,7 +33,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from posada.answers.pipeline import fusion_weights
+from posada.answers.turn import fusion_weights
 from posada.cache.guard import Signature, conflicts, signature
 from posada.core.config import Settings
 from posada.demo import DEMO_SLUG, load_demo

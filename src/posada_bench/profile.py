@@ -21,8 +21,8 @@ import psycopg
 
 from posada.answers.extractive import respond
 from posada.answers.models import Source
-from posada.answers.pipeline import fusion_weights
 from posada.answers.routing import retrieval_text
+from posada.answers.turn import fusion_weights
 from posada.api.routes import conversations as conversation_routes
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError, NotFound, Unavailable
