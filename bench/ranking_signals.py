@@ -37,7 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.real_quality import ANSWERABLE, LABELS, Loaded, Message, hit_text, holds, load_messages
+from bench.real_quality import (
+    ANSWERABLE,
+    LABELS,
+    Message,
+    hit_text,
+    holds,
+    load_messages,
+    loaded_corpus,
+)
 from posada.answers.excerpt import _units, evidence, excerpt
 from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
@@ -74,19 +82,6 @@ class Asked:
     candidates: list[Candidate]
 
 
-async def _loaded(runtime: Runtime) -> Loaded:
-    async with runtime.pool.connection() as conn:
-        cur = await conn.execute("SELECT slug, id FROM tenants")
-        tenants = {str(s): int(i) for s, i in await cur.fetchall()}
-        cur = await conn.execute(
-            "SELECT t.slug, u.slug, u.id FROM units u JOIN tenants t ON t.id = u.tenant_id"
-        )
-        units: dict[str, dict[str, int]] = {}
-        for tenant, unit, uid in await cur.fetchall():
-            units.setdefault(str(tenant), {})[str(unit)] = int(uid)
-    return Loaded(tenants, units)
-
-
 def _vector(value: object) -> np.ndarray:
     if isinstance(value, str):
         return np.array([float(x) for x in value.strip("[]").split(",")], dtype=np.float32)
@@ -98,7 +93,7 @@ async def ask_all(
 ) -> list[Asked]:
     """Every message's candidates, with their signals."""
     settings = runtime.settings
-    loaded = await _loaded(runtime)
+    loaded = await loaded_corpus(runtime)
     async with runtime.pool.connection() as conn:
         cur = await conn.execute("SELECT id, heading, content, embedding::text FROM chunks")
         chunks = {int(i): (str(h), str(c), _vector(e)) for i, h, c, e in await cur.fetchall()}

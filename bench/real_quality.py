@@ -170,6 +170,20 @@ async def load_corpus(runtime: Runtime, corpus: Path) -> Loaded:
     return Loaded(tenants, units)
 
 
+async def loaded_corpus(runtime: Runtime) -> Loaded:
+    """The tenants and units an earlier run loaded into this database (`--data-dir`)."""
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute("SELECT slug, id FROM tenants")
+        tenants = {str(s): int(i) for s, i in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT t.slug, u.slug, u.id FROM units u JOIN tenants t ON t.id = u.tenant_id"
+        )
+        units: dict[str, dict[str, int]] = {}
+        for tenant, unit, uid in await cur.fetchall():
+            units.setdefault(str(tenant), {})[str(unit)] = int(uid)
+    return Loaded(tenants, units)
+
+
 @dataclass
 class Outcome:
     """What one message got."""

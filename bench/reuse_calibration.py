@@ -28,7 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.real_quality import ANSWERABLE, LABELS, Loaded, Message, load_messages, normalise
+from bench.real_quality import (
+    ANSWERABLE,
+    LABELS,
+    Loaded,
+    Message,
+    load_messages,
+    loaded_corpus,
+    normalise,
+)
 from posada.answers.turn import fusion_weights
 from posada.cache.guard import Signature, conflicts, signature
 from posada.core.config import Settings
@@ -143,16 +151,7 @@ async def run(args: argparse.Namespace) -> None:
     ]
     runtime = await Runtime.open(Settings(data_dir=args.data_dir, database_url=None))
     try:
-        async with runtime.pool.connection() as conn:
-            cur = await conn.execute("SELECT slug, id FROM tenants")
-            tenants = {str(s): int(i) for s, i in await cur.fetchall()}
-            cur = await conn.execute(
-                "SELECT t.slug, u.slug, u.id FROM units u JOIN tenants t ON t.id = u.tenant_id"
-            )
-            units: dict[str, dict[str, int]] = {}
-            for tenant, unit, uid in await cur.fetchall():
-                units.setdefault(str(tenant), {})[str(unit)] = int(uid)
-        loaded = Loaded(tenants, units)
+        loaded = await loaded_corpus(runtime)
         asked = await ask_all(runtime, loaded, messages)
         vectors = np.asarray(await runtime.query_embedder.embed_batch([m.text for m in messages]))
     finally:
