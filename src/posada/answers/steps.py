@@ -120,7 +120,11 @@ _CHOSEN: weakref.WeakKeyDictionary[Runtime, Steps] = weakref.WeakKeyDictionary()
 def naive(settings: Settings) -> list[str]:
     """The settings set that only the baseline's steps implement."""
     fields = Settings.model_fields
-    return [name for name in NAIVE_SWITCHES if getattr(settings, name) != fields[name].default]
+    return [
+        name
+        for name in NAIVE_SWITCHES
+        if getattr(settings, name) != fields[name].get_default(call_default_factory=True)
+    ]
 
 
 def steps_for(runtime: Runtime) -> Steps:

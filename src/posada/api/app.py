@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,6 +17,7 @@ from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 
+from posada.answers.steps import steps_for
 from posada.api.chat_limits import ChatLimits
 from posada.api.http_limits import LimitsMiddleware
 from posada.api.openapi import EVERY_ROUTE
@@ -50,7 +51,36 @@ RETRY_UNAVAILABLE_S = "3"
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """The app; it opens its own runtime unless one is given (tests share theirs)."""
     settings = settings or (runtime.settings if runtime else Settings())
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="posada",
+        version="0.1.0",
+        lifespan=_lifespan(settings, runtime),
+        responses=EVERY_ROUTE,
+        # Off in prod unless POSADA_API_DOCS=true: the map of every route, for anyone.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
+    if runtime is not None:
+        app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
+        _install_limits(app, settings, runtime)
+    app.state.window = RequestWindow(settings.request_window_size)
+    app.state.metrics = Metrics()
+    # The app's own settings decide (tests give an app other settings than its runtime's).
+    app.state.exposure = Exposure(settings.timings_public, settings.admin_token)
+    _install_middleware(app, settings)
+    _install_routes(app)
+    _install_error_handlers(app)
+    return app
 
+
+def _lifespan(
+    settings: Settings, runtime: Runtime | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start: the budget watcher, and the runtime (unless given) with its limits, steps and
+    warm-up; stop: all of them, in reverse."""
     budgets = load_budgets(settings)
 
     @asynccontextmanager
@@ -69,12 +99,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 yield
                 return
             app.state.runtime = await Runtime.open(settings)
-            _install_limits(app, settings, app.state.runtime)
-            _freeze_startup_objects()
             warming = None
-            if settings.cache_warm_on_start and settings.embedding_cache:
-                warming = asyncio.create_task(_warm(app.state.runtime))
             try:
+                _install_limits(app, settings, app.state.runtime)
+                steps_for(app.state.runtime)  # chosen now: a switch it cannot do fails at start
+                _freeze_startup_objects()
+                if settings.cache_warm_on_start and settings.embedding_cache:
+                    warming = asyncio.create_task(_warm(app.state.runtime))
                 yield
             finally:
                 if warming is not None:
@@ -83,25 +114,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             watcher.cancel()
 
-    docs = settings.docs_enabled
-    app = FastAPI(
-        title="posada",
-        version="0.1.0",
-        lifespan=lifespan,
-        responses=EVERY_ROUTE,
-        # Off in prod unless POSADA_API_DOCS=true: the map of every route, for anyone.
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-    )
-    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
-    if runtime is not None:
-        app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
-        _install_limits(app, settings, runtime)
-    app.state.window = RequestWindow(settings.request_window_size)
-    app.state.metrics = Metrics()
-    # The app's own settings decide (tests give an app other settings than its runtime's).
-    app.state.exposure = Exposure(settings.timings_public, settings.admin_token)
+    return lifespan
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.instrumentation:
         app.add_middleware(
             ObserveMiddleware,
@@ -121,6 +137,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         body_timeout_s=settings.body_timeout_s,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+
+
+def _install_routes(app: FastAPI) -> None:
     for router in (
         health_router,
         guests_router,
@@ -137,9 +156,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def guest_page() -> FileResponse:
         """The guest chat page; the hotel comes from `?hotel=` or the subdomain."""
         return FileResponse(web / "index.html")
-
-    _install_error_handlers(app)
-    return app
 
 
 def _install_limits(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
