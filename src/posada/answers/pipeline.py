@@ -30,7 +30,6 @@ from posada.answers.timer import StageTimer
 from posada.answers.turn import Turn, draft, keep, look_up, store_and_embed
 from posada.answers.turn import reused as reused_answer
 from posada.core import context as observe
-from posada.core.language import detect_language
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
 from posada.providers.llm import Delta
@@ -58,7 +57,7 @@ async def answer_events(
     """
     turn = Turn(
         runtime, steps_for(runtime), StageTimer(), visibility, question, guest,
-        conversation_id, hotel, reuse_of(question), detect_language(question),
+        conversation_id, hotel, reuse_of(question),
     )  # fmt: skip
     steps, timer = turn.steps, turn.timer
     if runtime.settings.answer_cache and turn.reuse.allowed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from posada.answers.caching import Reuse, keep_exact, semantic_entry
 from posada.answers.extractive import Draft, is_relevant, respond
@@ -41,11 +42,15 @@ class Turn:
     conversation_id: int | None
     hotel: str
     reuse: Reuse
-    language: str
     history: list[ChatMessage] = field(default_factory=list)
     search: str = ""  # what is embedded and searched: the question, or it with the turn before
     embedding: Vectors | None = None
     retrieved: Retrieved | None = None
+
+    @cached_property
+    def language(self) -> str:
+        """The guest's language, found once (and not at all for an exact-cache hit)."""
+        return detect_language(self.question)
 
     @property
     def settings(self) -> Settings:
