@@ -104,16 +104,7 @@ class Runtime:
         Unless `check_embeddings` is off (`posada reembed`), a database whose stored
         vectors come from another model is refused: `knowledge.reembed`.
         """
-        url = await asyncio.to_thread(resolve_database_url, settings)
-        applied = await asyncio.to_thread(migrate, url, embedding_dim=settings.embedding_dim)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-        pool = await open_pool(
-            url,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            timeout_s=settings.pool_timeout_s,
-        )
+        url, pool = await _open_database(settings)
         if embedder is None:
             embedder, query_embedder = build_embedders(settings)
         query_embedder = embedder if query_embedder is None else query_embedder
@@ -124,14 +115,7 @@ class Runtime:
             except BaseException:
                 await pool.close()
                 raise
-        ledger = UsageLedger(
-            pool,
-            count_tokens=getattr(embedder, "count_tokens", None),
-            flush_interval_s=settings.ledger_flush_s,
-        )
-        embedder.on_usage = usage_recorder(ledger, api_price_per_m=settings.embedding_price_per_m)
-        query_embedder.on_usage = embedder.on_usage
-        ledger.start()
+        ledger = _ledger(pool, settings, embedder, query_embedder)
         redis = settings.redis_url.get_secret_value() if settings.redis_url else None
         shared = SharedCache(
             redis,
@@ -192,3 +176,37 @@ class Runtime:
                 log.warning("closing the %s took over %.1f s; left behind", name, timeout_s / 2)
             except Exception as exc:
                 log.warning("closing the %s failed: %s", name, exc)
+
+
+async def _open_database(settings: Settings) -> tuple[str, AsyncConnectionPool[AsyncConn]]:
+    """The database's address (starting the embedded server if none is set), migrated, and
+    its pool."""
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    applied = await asyncio.to_thread(migrate, url, embedding_dim=settings.embedding_dim)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    pool = await open_pool(
+        url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout_s=settings.pool_timeout_s,
+    )
+    return url, pool
+
+
+def _ledger(
+    pool: AsyncConnectionPool[AsyncConn],
+    settings: Settings,
+    embedder: Embedder,
+    query_embedder: Embedder,
+) -> UsageLedger:
+    """The usage ledger, started, told of every embedding both embedders compute."""
+    ledger = UsageLedger(
+        pool,
+        count_tokens=getattr(embedder, "count_tokens", None),
+        flush_interval_s=settings.ledger_flush_s,
+    )
+    embedder.on_usage = usage_recorder(ledger, api_price_per_m=settings.embedding_price_per_m)
+    query_embedder.on_usage = embedder.on_usage
+    ledger.start()
+    return ledger

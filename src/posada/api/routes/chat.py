@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import anyio
 from fastapi import APIRouter, Request
@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from posada.answers.models import Answer, LlmAllowance, Meta, PipelineEvent
 from posada.answers.phrases import phrase
 from posada.answers.pipeline import answer_events, answer_question
-from posada.api.chat_limits import AdmittedGuestDep, ChatLimits
+from posada.api.chat_limits import AdmittedGuestDep, ChatLimits, StreamSlot
 from posada.api.deps import RuntimeDep, TimingsVisible
 from posada.api.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.core import context as observe
@@ -156,6 +156,50 @@ async def chat(
     return _response(answer, visible=visible)
 
 
+async def _stream(
+    first: PipelineEvent,
+    events: AsyncGenerator[PipelineEvent, None],
+    *,
+    slot: StreamSlot,
+    visible: bool,
+    question: str,
+) -> AsyncIterator[bytes]:
+    """The pipeline's events as SSE; the pipeline closed (shielded) and the slot freed at
+    the end, however it ends."""
+    try:
+        event: PipelineEvent = first
+        while True:
+            if isinstance(event, Meta):
+                meta: dict[str, object] = {"conversation_id": event.conversation_id}
+                if visible:
+                    meta |= {"layer": event.layer, "model": event.model}
+                yield _sse("meta", meta)
+            elif isinstance(event, Delta):
+                yield _sse("delta", {"text": event.text})
+            else:
+                done = _response(event.answer, visible=visible)
+                yield _sse(
+                    "done", done.model_dump(mode="json", exclude={"answer"}, exclude_unset=True)
+                )
+                return
+            event = await anext(events)
+    except PosadaError as exc:
+        yield _sse("error", {"detail": exc.message})
+    except Exception:
+        log.exception("streamed answer failed")
+        # In the guest's language: a client may show it as the answer.
+        language = detect_language(question)
+        yield _sse("error", {"detail": phrase("error", language)})
+    finally:
+        # A guest who leaves cancels this task; close the pipeline now (it keeps the
+        # partial answer and stops the upstream) rather than whenever it is collected.
+        try:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+        finally:
+            slot.release()
+
+
 class EventStream(StreamingResponse):
     """Server-Sent Events (named so the OpenAPI document says `text/event-stream`)."""
 
@@ -204,42 +248,8 @@ async def chat_stream(
         slot.release()
         raise
 
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            event: PipelineEvent = first
-            while True:
-                if isinstance(event, Meta):
-                    meta: dict[str, object] = {"conversation_id": event.conversation_id}
-                    if visible:
-                        meta |= {"layer": event.layer, "model": event.model}
-                    yield _sse("meta", meta)
-                elif isinstance(event, Delta):
-                    yield _sse("delta", {"text": event.text})
-                else:
-                    done = _response(event.answer, visible=visible)
-                    yield _sse(
-                        "done", done.model_dump(mode="json", exclude={"answer"}, exclude_unset=True)
-                    )
-                    return
-                event = await anext(events)
-        except PosadaError as exc:
-            yield _sse("error", {"detail": exc.message})
-        except Exception:
-            log.exception("streamed answer failed")
-            # In the guest's language: a client may show it as the answer.
-            language = detect_language(body.message)
-            yield _sse("error", {"detail": phrase("error", language)})
-        finally:
-            # A guest who leaves cancels this task; close the pipeline now (it keeps the
-            # partial answer and stops the upstream) rather than whenever it is collected.
-            try:
-                with anyio.CancelScope(shield=True):
-                    await events.aclose()
-            finally:
-                slot.release()
-
     return EventStream(
-        stream(),
+        _stream(first, events, slot=slot, visible=visible, question=body.message),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         # Also when the body never started (the client left first).
         background=BackgroundTask(slot.release),
