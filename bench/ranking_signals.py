@@ -45,12 +45,10 @@ from bench.real_quality import (
     holds,
     load_messages,
     loaded_corpus,
+    search,
 )
 from posada.answers.excerpt import _units, evidence, excerpt
-from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
-from posada.core.language import detect_language
-from posada.knowledge.retrieval import retrieve
 from posada.providers.embeddings import questions_of
 from posada.runtime import Runtime
 
@@ -127,17 +125,8 @@ async def ask_all(
     asked: list[Asked] = []
     async with runtime.pool.connection() as conn:
         for message, vector in zip(messages, embedded, strict=True):
-            got = await retrieve(
-                conn,
-                visibility=loaded.visibility(message),
-                text=message.text,
-                embedding=vector,
-                k=depth,
-                candidates=settings.retrieval_candidates,
-                weights=fusion_weights(message.text, settings),
-                language=detect_language(message.text),
-                glossary=settings.fulltext_glossary,
-                rrf_k=settings.rrf_k,
+            got = await search(
+                conn, settings, loaded.visibility(message), message.text, vector, k=depth
             )
             candidates = []
             for rank, hit in enumerate(got.chunks):

@@ -49,8 +49,10 @@ from posada.answers.prompt import build_prompt
 from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
 from posada.core.language import detect_language
+from posada.db.pool import AsyncConn
 from posada.knowledge.ingest import ingest_folder
-from posada.knowledge.retrieval import Hit, Visibility, retrieve
+from posada.knowledge.retrieval import Hit, Retrieved, Visibility, retrieve
+from posada.providers.types import Vectors
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
 
@@ -200,6 +202,31 @@ class Outcome:
     signals: list[tuple[float, float, bool]]  # per fused chunk: similarity, coverage, holds it
 
 
+async def search(
+    conn: AsyncConn,
+    settings: Settings,
+    visibility: Visibility,
+    text: str,
+    embedding: Vectors,
+    *,
+    k: int,
+    weights: tuple[float, float] | None = None,
+) -> Retrieved:
+    """The pipeline's lookup for `text` (its fusion weights unless others are given)."""
+    return await retrieve(
+        conn,
+        visibility=visibility,
+        text=text,
+        embedding=embedding,
+        k=k,
+        candidates=settings.retrieval_candidates,
+        weights=weights or fusion_weights(text, settings),
+        language=detect_language(text),
+        glossary=settings.fulltext_glossary,
+        rrf_k=settings.rrf_k,
+    )
+
+
 async def measure_answers(
     runtime: Runtime, loaded: Loaded, messages: list[Message]
 ) -> list[Outcome]:
@@ -217,17 +244,8 @@ async def measure_answers(
                 ("vector", (1.0, 0.0)),
                 ("fts", (0.0, 1.0)),
             ):
-                got = await retrieve(
-                    conn,
-                    visibility=visibility,
-                    text=message.text,
-                    embedding=embedding,
-                    k=PASSAGES,
-                    candidates=settings.retrieval_candidates,
-                    weights=weights,
-                    language=language,
-                    glossary=settings.fulltext_glossary,
-                    rrf_k=settings.rrf_k,
+                got = await search(
+                    conn, settings, visibility, message.text, embedding, k=PASSAGES, weights=weights
                 )
                 found[mode] = got.chunks + got.faqs
                 if mode == "fused":

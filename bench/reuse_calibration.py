@@ -36,12 +36,10 @@ from bench.real_quality import (
     load_messages,
     loaded_corpus,
     normalise,
+    search,
 )
-from posada.answers.turn import fusion_weights
 from posada.cache.guard import Signature, conflicts, signature
 from posada.core.config import Settings
-from posada.core.language import detect_language
-from posada.knowledge.retrieval import retrieve
 from posada.runtime import Runtime
 
 WITHIN = (1, 2, 3)
@@ -68,17 +66,13 @@ async def ask_all(runtime: Runtime, loaded: Loaded, messages: list[Message]) -> 
     asked: list[Asked] = []
     async with runtime.pool.connection() as conn:
         for message, vector in zip(messages, vectors, strict=True):
-            got = await retrieve(
+            got = await search(
                 conn,
-                visibility=loaded.visibility(message),
-                text=message.text,
-                embedding=vector,
+                runtime.settings,
+                loaded.visibility(message),
+                message.text,
+                vector,
                 k=runtime.settings.retrieval_k,
-                candidates=runtime.settings.retrieval_candidates,
-                weights=fusion_weights(message.text, runtime.settings),
-                language=detect_language(message.text),
-                glossary=runtime.settings.fulltext_glossary,
-                rrf_k=runtime.settings.rrf_k,
             )
             top = got.chunks[0] if got.chunks else None
             asked.append(

@@ -25,7 +25,6 @@ from typing import Any
 from posada.answers.steps import Steps
 from posada.answers.timer import StageTimer
 from posada.db.pool import AsyncConn
-from posada.guests.conversations import Recorded
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved
 from posada.providers.llm import ChatMessage
@@ -45,6 +44,11 @@ from posada_bench.stepwise import record_answer_stepwise, record_guest_message_s
 class BaselineSteps(Steps):
     """Each stage as the naive system does it, where its switch says so."""
 
+    def __init__(self, **parts: Any) -> None:
+        super().__init__(**parts)
+        if self.settings.conversation_store == "stepwise":
+            self.record_question = record_guest_message_stepwise
+
     @property
     def rewrites_follow_ups(self) -> bool:
         return self.settings.follow_up_rewrite == "llm"
@@ -54,21 +58,6 @@ class BaselineSteps(Steps):
         for _ in range(self.settings.embedding_calls - 1):
             await self.embedder.embed_batch([text])  # one more call per vector size
         return row
-
-    async def store_question(
-        self, conn: AsyncConn, *, guest: GuestClaims, conversation_id: int | None, content: str
-    ) -> Recorded:
-        if self.settings.conversation_store != "stepwise":
-            return await super().store_question(
-                conn, guest=guest, conversation_id=conversation_id, content=content
-            )
-        return await record_guest_message_stepwise(
-            conn,
-            guest=guest,
-            conversation_id=conversation_id,
-            content=content,
-            history_turns=self.settings.history_turns,
-        )
 
     async def rewrite(
         self, question: str, history: list[ChatMessage], timer: StageTimer

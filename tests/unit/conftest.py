@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from posada.db import embedded
+from posada.db import pool
 from posada.providers import e5, embeddings
 from posada.runtime import Runtime
 
@@ -21,6 +21,7 @@ def _refuse(what: str) -> Any:
 @pytest.fixture(autouse=True)
 def _no_database_no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Runtime, "open", _refuse("the runtime"))
-    monkeypatch.setattr(embedded, "start_embedded", _refuse("the embedded PostgreSQL"))
+    # Where it is looked up (db.pool imports it by name), not where it is defined.
+    monkeypatch.setattr(pool, "start_embedded", _refuse("the embedded PostgreSQL"))
     monkeypatch.setattr(e5.E5Engine, "load", _refuse("the e5 model"))
     monkeypatch.setattr(embeddings, "_load_sentence_transformer", _refuse("the MiniLM model"))

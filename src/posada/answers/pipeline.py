@@ -27,8 +27,7 @@ from posada.answers.serving import (
 )
 from posada.answers.steps import steps_for
 from posada.answers.timer import StageTimer
-from posada.answers.turn import Turn, draft, keep, look_up, store_and_embed
-from posada.answers.turn import reused as reused_answer
+from posada.answers.turn import Turn, draft, keep, look_up, semantic_hit, store_and_embed
 from posada.core import context as observe
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
@@ -71,7 +70,7 @@ async def answer_events(
             return
     await store_and_embed(turn)
     retrieved = await look_up(turn)
-    reused = reused_answer(turn, retrieved)
+    reused = semantic_hit(turn, retrieved)
     if reused is not None:
         events = serve_semantic(
             runtime, steps, timer, guest, visibility, turn.reuse, turn.conversation_id,

@@ -31,7 +31,7 @@ from posada.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def kept(answer: Answer) -> CachedAnswer | None:
+def cacheable(answer: Answer) -> CachedAnswer | None:
     """The answer as the caches keep it, if it is one to keep."""
     if answer.layer not in EXACT_LAYERS or not answer.text.strip():
         return None

@@ -50,6 +50,9 @@ class Steps:
         """Whether a follow-up is rewritten before it is embedded (so not embedded early)."""
         return False
 
+    # How the question is stored (the baseline's steps store it step by step).
+    record_question = staticmethod(record_guest_message)
+
     def __init__(
         self,
         *,
@@ -72,7 +75,7 @@ class Steps:
         self, conn: AsyncConn, *, guest: GuestClaims, conversation_id: int | None, content: str
     ) -> Recorded:
         """The question stored with the stay's and the conversation's checks, in one statement."""
-        return await record_guest_message(
+        return await self.record_question(
             conn,
             guest=guest,
             conversation_id=conversation_id,

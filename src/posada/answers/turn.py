@@ -14,8 +14,7 @@ from posada.answers.caching import Reuse, keep_exact, semantic_entry
 from posada.answers.extractive import Draft, is_relevant, respond
 from posada.answers.models import Answer, Source
 from posada.answers.routing import is_follow_up, retrieval_text
-from posada.answers.serving import kept as keep_of
-from posada.answers.serving import store
+from posada.answers.serving import cacheable, store
 from posada.answers.steps import Steps
 from posada.answers.timer import StageTimer
 from posada.cache.semantic import pick_cached, store_entry
@@ -66,9 +65,11 @@ class Turn:
         return self.guest is not None and self.conversation_id is not None
 
 
-def fusion_weights(question: str, settings: Settings) -> tuple[float, float]:
-    """(vector, full-text) weights for this question's language."""
-    if detect_language(question) == "es":
+def fusion_weights(
+    question: str, settings: Settings, *, language: str | None = None
+) -> tuple[float, float]:
+    """(vector, full-text) weights for this question's language (detected unless given)."""
+    if (language or detect_language(question)) == "es":
         return (settings.vector_weight_es, 1.0)
     return (settings.vector_weight_en, 1.0)
 
@@ -122,7 +123,7 @@ async def look_up(turn: Turn) -> Retrieved:
                 embedding=turn.embedding,
                 k=settings.retrieval_k,
                 candidates=settings.retrieval_candidates,
-                weights=fusion_weights(turn.question, settings),
+                weights=fusion_weights(turn.question, settings, language=turn.language),
                 cache=turn.semantic,
                 language=turn.language,
                 glossary=settings.fulltext_glossary,
@@ -132,7 +133,7 @@ async def look_up(turn: Turn) -> Retrieved:
     return retrieved
 
 
-def reused(turn: Turn, retrieved: Retrieved) -> Hit | None:
+def semantic_hit(turn: Turn, retrieved: Retrieved) -> Hit | None:
     """The cached answer that answers this very question, if the semantic cache may say."""
     if not turn.semantic:
         return None
@@ -169,7 +170,7 @@ async def keep(turn: Turn, answer: Answer, retrieved: Retrieved) -> None:
     """Store the answer, keep it in the caches it may be reused from, then what follows."""
     runtime, settings, version = turn.runtime, turn.settings, retrieved.version
     keep = turn.reuse.allowed and turn.search == turn.question and not answer.incomplete
-    kept = keep_of(answer) if keep and version is not None else None
+    kept = cacheable(answer) if keep and version is not None else None
     scopes = [s.scope for s in answer.sources]
     entry = None
     if kept is not None and turn.semantic and turn.embedding is not None:
