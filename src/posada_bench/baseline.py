@@ -23,7 +23,7 @@ import asyncio
 from typing import Any
 
 from posada.answers.steps import Steps
-from posada.answers.timer import StageTimer
+from posada.core.context import RequestStats
 from posada.db.pool import AsyncConn
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved
@@ -60,14 +60,14 @@ class BaselineSteps(Steps):
         return row
 
     async def rewrite(
-        self, question: str, history: list[ChatMessage], timer: StageTimer
+        self, question: str, history: list[ChatMessage], timer: RequestStats
     ) -> str | None:
         if not (self.rewrites_follow_ups and history and self.chat_models):
             return None
         with timer.stage("rewrite"):
             return await self._ask_aside(rewrite_prompt(question, history))
 
-    async def classify(self, question: str, timer: StageTimer) -> None:
+    async def classify(self, question: str, timer: RequestStats) -> None:
         if self.settings.intent_detection == "llm" and self.chat_models:
             with timer.stage("intent"):
                 await self._ask_aside(intent_prompt(question))
@@ -87,7 +87,7 @@ class BaselineSteps(Steps):
         return await record_answer_stepwise(conn, **answer)
 
     async def after_answer(
-        self, guest: GuestClaims, conversation_id: int, count: int | None, timer: StageTimer
+        self, guest: GuestClaims, conversation_id: int, count: int | None, timer: RequestStats
     ) -> None:
         every = self.settings.compaction_every
         if not (every and self.chat_models and count is not None and count % every == 0):

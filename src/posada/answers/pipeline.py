@@ -26,7 +26,6 @@ from posada.answers.serving import (
     store_left,
 )
 from posada.answers.steps import steps_for
-from posada.answers.timer import StageTimer
 from posada.answers.turn import Turn, draft, keep, look_up, semantic_hit, store_and_embed
 from posada.core import context as observe
 from posada.guests.tokens import GuestClaims
@@ -55,7 +54,7 @@ async def answer_events(
     extractive answer instead (never an error).
     """
     turn = Turn(
-        runtime, steps_for(runtime), StageTimer(), visibility, question, guest,
+        runtime, steps_for(runtime), observe.current_or_new(), visibility, question, guest,
         conversation_id, hotel, reuse_of(question),
     )  # fmt: skip
     steps, timer = turn.steps, turn.timer
@@ -91,7 +90,7 @@ async def answer_events(
         async for event in events:
             yield event
     await keep(turn, answer, retrieved)
-    answer.timings = timer.finish()
+    answer.timings = timer.timings()
     yield Done(answer)
 
 
@@ -117,7 +116,7 @@ async def _write(
         # The guest left: keep what was written, marked incomplete, and stop generating.
         if turn.guest is not None and turn.conversation_id is not None:
             answer.incomplete = True
-            timings = dict(turn.timer.timings)
+            timings = dict(turn.timer.stages)
             left = store_left(turn.runtime, turn.steps, turn.guest, answer, timings)
             task = asyncio.ensure_future(left)
             _BACKGROUND.add(task)

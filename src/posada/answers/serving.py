@@ -17,10 +17,10 @@ from posada.answers.models import Answer, Done, Meta, PipelineEvent, Source
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier
 from posada.answers.steps import Steps
-from posada.answers.timer import StageTimer
 from posada.cache.answers import CachedAnswer
 from posada.cache.semantic import CacheEntry, count_hit
 from posada.core import context as observe
+from posada.core.context import RequestStats
 from posada.guests.conversations import record_exchange
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility
@@ -42,7 +42,7 @@ def cacheable(answer: Answer) -> CachedAnswer | None:
 async def serve_exact(
     runtime: Runtime,
     steps: Steps,
-    timer: StageTimer,
+    timer: RequestStats,
     guest: GuestClaims | None,
     conversation_id: int | None,
     question: str,
@@ -62,19 +62,19 @@ async def serve_exact(
                     answer=cached.text,
                     layer="exact",
                     sources=cached.sources,
-                    timings=dict(timer.timings),
+                    timings=dict(timer.stages),
                 )
             await steps.after("store")
     yield Meta(answer.conversation_id, "exact", None)
     yield Delta(cached.text)
-    answer.timings = timer.finish()
+    answer.timings = timer.timings()
     yield Done(answer)
 
 
 async def serve_semantic(
     runtime: Runtime,
     steps: Steps,
-    timer: StageTimer,
+    timer: RequestStats,
     guest: GuestClaims | None,
     visibility: Visibility,
     reuse: Reuse,
@@ -91,7 +91,7 @@ async def serve_semantic(
     yield Delta(reused.text)
     with timer.stage("store"):
         if guest is not None and conversation_id is not None:
-            await store(runtime, steps, guest, answer, dict(timer.timings), hit=reused.id)
+            await store(runtime, steps, guest, answer, dict(timer.stages), hit=reused.id)
         else:
             async with runtime.pool.connection() as conn:
                 await count_hit(conn, tenant_id=visibility.tenant_id, entry_id=reused.id)
@@ -106,7 +106,7 @@ async def serve_semantic(
                 scopes=[reused.scope],
                 answer=kept,
             )
-    answer.timings = timer.finish()
+    answer.timings = timer.timings()
     yield Done(answer)
 
 

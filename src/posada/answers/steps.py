@@ -16,8 +16,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from posada.answers.timer import StageTimer
 from posada.core.config import Settings
+from posada.core.context import RequestStats
 from posada.core.errors import ConfigurationError
 from posada.db.pool import AsyncConn
 from posada.guests.conversations import Recorded, record_answer, record_guest_message
@@ -84,12 +84,12 @@ class Steps:
         )
 
     async def rewrite(
-        self, question: str, history: list[ChatMessage], timer: StageTimer
+        self, question: str, history: list[ChatMessage], timer: RequestStats
     ) -> str | None:
         """A follow-up rewritten to stand alone; None: searched with the turn before it."""
         return None
 
-    async def classify(self, question: str, timer: StageTimer) -> None:
+    async def classify(self, question: str, timer: RequestStats) -> None:
         """What the guest wants, before answering (posada needs no call for it)."""
         return
 
@@ -107,7 +107,7 @@ class Steps:
         return None
 
     async def after_answer(
-        self, guest: GuestClaims, conversation_id: int, count: int | None, timer: StageTimer
+        self, guest: GuestClaims, conversation_id: int, count: int | None, timer: RequestStats
     ) -> None:
         """Whatever follows the stored answer on the request path (posada: nothing)."""
         return

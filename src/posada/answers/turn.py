@@ -16,10 +16,10 @@ from posada.answers.models import Answer, Source
 from posada.answers.routing import is_follow_up, retrieval_text
 from posada.answers.serving import cacheable, store
 from posada.answers.steps import Steps
-from posada.answers.timer import StageTimer
 from posada.cache.semantic import pick_cached, store_entry
 from posada.core import context as observe
 from posada.core.config import Settings
+from posada.core.context import RequestStats
 from posada.core.language import detect_language
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Retrieved, Visibility
@@ -34,7 +34,7 @@ class Turn:
 
     runtime: Runtime
     steps: Steps
-    timer: StageTimer
+    timer: RequestStats
     visibility: Visibility
     question: str
     guest: GuestClaims | None
@@ -187,7 +187,7 @@ async def keep(turn: Turn, answer: Answer, retrieved: Retrieved) -> None:
     with turn.timer.stage("store"):
         count = None
         if turn.guest is not None and turn.conversation_id is not None:
-            timings = dict(turn.timer.timings)
+            timings = dict(turn.timer.stages)
             count = await store(runtime, turn.steps, turn.guest, answer, timings, entry=entry)
         elif entry is not None:
             async with runtime.pool.connection() as conn:

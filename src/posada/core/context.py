@@ -64,6 +64,20 @@ class RequestStats:
         """Milliseconds since the request started."""
         return (time.perf_counter() - self.started) * 1000
 
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the enclosed block as (part of) stage `name`."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            self.stages[name] = round(self.stages.get(name, 0.0) + ms, 3)
+
+    def timings(self) -> dict[str, float]:
+        """The stages so far and the total: what an answer is stored and reported with."""
+        return {**self.stages, "total": round(self.elapsed_ms(), 3)}
+
     def counters(self) -> dict[str, float | int]:
         """The counters, as returned to clients and kept in the window."""
         return {
@@ -85,6 +99,12 @@ _current: ContextVar[RequestStats | None] = ContextVar("posada_request_stats", d
 def current() -> RequestStats | None:
     """The running request's figures, if any."""
     return _current.get()
+
+
+def current_or_new() -> RequestStats:
+    """The running request's figures, or figures of its own for work outside a request (the
+    CLI's `ask`): the one timer an answer's stages are recorded with."""
+    return _current.get() or RequestStats()
 
 
 @contextmanager
@@ -124,21 +144,15 @@ def acting_for(tenant_id: int | None) -> Iterator[None]:
         stats.tenant_id = before
 
 
-def add_stage(name: str, ms: float) -> None:
-    """Add `ms` to stage `name` of the running request."""
-    stats = _current.get()
-    if stats is not None:
-        stats.stages[name] = round(stats.stages.get(name, 0.0) + ms, 3)
-
-
 @contextmanager
 def stage(name: str) -> Iterator[None]:
-    """Time the enclosed block as stage `name` of the running request."""
-    start = time.perf_counter()
-    try:
+    """Time the enclosed block as stage `name` of the running request, if there is one."""
+    stats = _current.get()
+    if stats is None:
         yield
-    finally:
-        add_stage(name, (time.perf_counter() - start) * 1000)
+        return
+    with stats.stage(name):
+        yield
 
 
 def count_statement(shape: str) -> None:

@@ -112,19 +112,7 @@ async def ingest_folder(
         if unit_slug is not None and tenant_id is not None:
             await _require_unit(conn, tenant_id=tenant_id, slug=unit_slug)
         stored = await _stored_hashes(conn, tenant_id=tenant_id)
-    todo: list[ParsedDocument] = []
-    for doc in parsed:
-        if tenant is None and (doc.manual_for or doc.accommodation):
-            report.failed.append(
-                DocumentError(doc.source, 1, "unit documents belong to a hotel: use --tenant")
-            )
-        elif stored.get(doc.source) == doc.content_hash:
-            report.unchanged.append(doc.source)
-        else:
-            todo.append(doc)
-            report.warnings += doc.warnings
-    # Accommodation descriptions first, so that manuals find their unit's proper name.
-    todo.sort(key=lambda d: (d.accommodation is None, d.source))
+    todo = _to_store(parsed, stored=stored, shared=tenant is None, report=report)
     with observe.acting_for(tenant_id):  # the usage ledger charges this hotel
         # `is None`, not `or`: an embedder behind a cache has a length, and empty it is falsy.
         questions = questions_of(embedder) if faq_embedder is None else faq_embedder
@@ -144,12 +132,7 @@ async def ingest_folder(
             except Exception as exc:
                 report.failed.append(DocumentError(doc.source, 1, f"could not be stored: {exc}"))
                 continue
-            (report.updated if doc.source in stored else report.added).append(doc.source)
-            report.chunks += len(doc.chunks)
-            report.faqs += len(doc.faqs)
-            unit = doc.accommodation or doc.manual_for
-            if unit is not None and unit.slug not in report.units:
-                report.units.append(unit.slug)
+            _count_stored(report, doc=doc, replaced=doc.source in stored)
         if prune:
             report.deleted = await _prune(conn, tenant_id=tenant_id, keep=sources, stored=stored)
         if report.changed:
@@ -157,6 +140,35 @@ async def ingest_folder(
             report.knowledge_version = await bump_knowledge_version(conn, tenant_id=tenant_id)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _to_store(
+    parsed: list[ParsedDocument], *, stored: dict[str, str], shared: bool, report: IngestReport
+) -> list[ParsedDocument]:
+    """The documents that changed, in the order to store them; the rest go to `report`."""
+    todo: list[ParsedDocument] = []
+    for doc in parsed:
+        if shared and (doc.manual_for or doc.accommodation):
+            report.failed.append(
+                DocumentError(doc.source, 1, "unit documents belong to a hotel: use --tenant")
+            )
+        elif stored.get(doc.source) == doc.content_hash:
+            report.unchanged.append(doc.source)
+        else:
+            todo.append(doc)
+            report.warnings += doc.warnings
+    # Accommodation descriptions first, so that manuals find their unit's proper name.
+    todo.sort(key=lambda d: (d.accommodation is None, d.source))
+    return todo
+
+
+def _count_stored(report: IngestReport, *, doc: ParsedDocument, replaced: bool) -> None:
+    (report.updated if replaced else report.added).append(doc.source)
+    report.chunks += len(doc.chunks)
+    report.faqs += len(doc.faqs)
+    unit = doc.accommodation or doc.manual_for
+    if unit is not None and unit.slug not in report.units:
+        report.units.append(unit.slug)
 
 
 async def _require_unit(conn: AsyncConn, *, tenant_id: int, slug: str) -> None:
@@ -272,45 +284,49 @@ async def _replace_document(
     )
     row = await cur.fetchone()
     assert row is not None
-    document_id = row[0]
+    owner = (row[0], tenant_id, scope, unit_id)  # the columns every chunk and FAQ row repeats
     chunk_vectors, faq_vectors = vectors[doc.source]
+    chunk_ids = await _insert_chunks(conn, owner=owner, doc=doc, vectors=chunk_vectors, model=model)
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            """INSERT INTO faq (document_id, tenant_id, scope, unit_id, chunk_id, question,
+                                answer, embedding, embedding_model)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [
+                (*owner, chunk_ids[f.chunk_ordinal], f.question, f.answer, v, model)
+                for f, v in zip(doc.faqs, faq_vectors, strict=True)
+            ],
+        )
+
+
+async def _insert_chunks(
+    conn: AsyncConn,
+    *,
+    owner: tuple[object, int | None, str, int | None],
+    doc: ParsedDocument,
+    vectors: Vectors,
+    model: str,
+) -> list[object]:
+    """Insert the document's chunks; their ids, in ordinal order (FAQ rows point at them)."""
     async with conn.cursor() as cur:
         await cur.executemany(
             """INSERT INTO chunks (document_id, tenant_id, scope, unit_id, ordinal, heading,
                                    content, embedding, embedding_model)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             [
-                (document_id, tenant_id, scope, unit_id, c.ordinal, c.heading, c.content, v, model)
-                for c, v in zip(doc.chunks, chunk_vectors, strict=True)
+                (*owner, c.ordinal, c.heading, c.content, v, model)
+                for c, v in zip(doc.chunks, vectors, strict=True)
             ],
             returning=True,
         )
-        chunk_ids = []
+        chunk_ids: list[object] = []
         while True:
             got = await cur.fetchone()
             assert got is not None
             chunk_ids.append(got[0])
             if not cur.nextset():
                 break
-        await cur.executemany(
-            """INSERT INTO faq (document_id, chunk_id, tenant_id, scope, unit_id, question,
-                                answer, embedding, embedding_model)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            [
-                (
-                    document_id,
-                    chunk_ids[f.chunk_ordinal],
-                    tenant_id,
-                    scope,
-                    unit_id,
-                    f.question,
-                    f.answer,
-                    v,
-                    model,
-                )
-                for f, v in zip(doc.faqs, faq_vectors, strict=True)
-            ],
-        )
+    return chunk_ids
 
 
 async def _prune(

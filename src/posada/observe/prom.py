@@ -30,7 +30,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self._add_timings(self.registry)
+        self._add_usage(self.registry)
+        self._add_outcomes(self.registry)
+
+    def _add_timings(self, r: CollectorRegistry) -> None:
         self.requests = Histogram(
             "posada_request_duration_seconds",
             "Request duration until the last byte, by route template and status.",
@@ -52,6 +56,8 @@ class Metrics:
             buckets=_QUERIES,
             registry=r,
         )
+
+    def _add_usage(self, r: CollectorRegistry) -> None:
         self.embedded = Counter(
             "posada_embedded_texts",
             "Texts embedded, by provider and cache outcome (computed or cached).",
@@ -74,6 +80,8 @@ class Metrics:
             "posada_llm_cost_usd", "LLM cost in USD by tenant and model.", ["tenant", "model"],
             registry=r,
         )  # fmt: skip
+
+    def _add_outcomes(self, r: CollectorRegistry) -> None:
         self.cache = Counter(
             "posada_cache_outcomes",
             "Lookups in each answer layer, by outcome (hit or miss).",

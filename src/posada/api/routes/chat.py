@@ -100,14 +100,11 @@ def _response(answer: Answer, *, visible: bool) -> ChatResponse:
             incomplete=answer.incomplete,
         )
     usage = answer.usage
-    # The request's figures (auth included) when the middleware measures it; the
-    # pipeline's own otherwise.
+    # The request's figures (auth included): the stages were timed on them, and the total
+    # is up to this moment, not only to the pipeline's end.
     stats = observe.current()
-    timings = answer.timings
-    counters: dict[str, float | int] = {}
-    if stats is not None:
-        timings = {**stats.stages, "total": round(stats.elapsed_ms(), 3)}
-        counters = stats.counters()
+    timings = stats.timings() if stats is not None else answer.timings
+    counters = stats.counters() if stats is not None else {}
     return ChatResponse(
         answer=answer.text,
         conversation_id=answer.conversation_id,
