@@ -221,7 +221,6 @@ async def search(
         k=k,
         candidates=settings.retrieval_candidates,
         weights=weights or fusion_weights(text, settings),
-        language=detect_language(text),
         glossary=settings.fulltext_glossary,
         rrf_k=settings.rrf_k,
     )

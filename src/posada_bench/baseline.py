@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from posada.answers.lookup import Lookup
 from posada.answers.steps import Steps
 from posada.core.context import RequestStats
 from posada.db.pool import AsyncConn
 from posada.guests.tokens import GuestClaims
-from posada.knowledge.retrieval import Hit, Retrieved
+from posada.knowledge.retrieval import Hit, retrieve
 from posada.providers.llm import ChatMessage
 from posada.providers.registry import fallback_order
 from posada.providers.types import Vectors
@@ -72,11 +73,16 @@ class BaselineSteps(Steps):
             with timer.stage("intent"):
                 await self._ask_aside(intent_prompt(question))
 
-    async def lookup(self, conn: AsyncConn, **search: Any) -> Retrieved:
-        sequential = self.settings.lookup == "sequential"
-        return await super().lookup(conn, **search, sequential=sequential)
+    async def lookup(self, conn: AsyncConn, **search: Any) -> Lookup:
+        if self.settings.lookup != "sequential":
+            return await super().lookup(conn, **search)
+        # One search after another, and no cached answers or version (the baseline caches
+        # nothing); `cache` and `language` only choose cached answers.
+        search = {k: v for k, v in search.items() if k not in ("cache", "language")}
+        found = await retrieve(conn, **search, sequential=True)
+        return Lookup(found.chunks, found.faqs)
 
-    def passages(self, retrieved: Retrieved, relevant: list[Hit]) -> list[Hit]:
+    def passages(self, retrieved: Lookup, relevant: list[Hit]) -> list[Hit]:
         if not self.settings.llm_needs_context:
             return retrieved.chunks  # whatever was found
         return relevant

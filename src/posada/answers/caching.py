@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from posada.answers.lookup import Lookup
 from posada.answers.routing import is_follow_up
 from posada.cache.answers import CachedAnswer, normalize_question
 from posada.cache.guard import is_reusable
 from posada.cache.semantic import CacheEntry
-from posada.knowledge.retrieval import Retrieved, Visibility
+from posada.knowledge.retrieval import Visibility
 from posada.providers.types import Vectors
 from posada.runtime import Runtime
 
@@ -78,7 +79,7 @@ def semantic_entry(
     *,
     visibility: Visibility,
     reuse: Reuse,
-    retrieved: Retrieved,
+    retrieved: Lookup,
     question: str,
     language: str,
     embedding: Vectors,

@@ -13,17 +13,18 @@ from contextlib import aclosing
 from posada.answers.caching import EXACT_LAYERS, Reuse, keep_exact
 from posada.answers.extractive import Draft
 from posada.answers.generation import Answering, Exhausted, Generated, generate
+from posada.answers.lookup import Lookup
 from posada.answers.models import Answer, Done, Meta, PipelineEvent, Source
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier
 from posada.answers.steps import Steps
 from posada.cache.answers import CachedAnswer
-from posada.cache.semantic import CacheEntry, count_hit
+from posada.cache.semantic import CacheEntry, Candidate, count_hit
 from posada.core import context as observe
 from posada.core.context import RequestStats
 from posada.guests.conversations import record_exchange
 from posada.guests.tokens import GuestClaims
-from posada.knowledge.retrieval import Hit, Retrieved, Visibility
+from posada.knowledge.retrieval import Hit, Visibility
 from posada.providers.llm import ChatMessage, Delta, cost_usd
 from posada.providers.registry import Tier, fallback_order
 from posada.runtime import Runtime
@@ -79,16 +80,15 @@ async def serve_semantic(
     visibility: Visibility,
     reuse: Reuse,
     conversation_id: int | None,
-    retrieved: Retrieved,
-    reused: Hit,
+    retrieved: Lookup,
+    reused: Candidate,
 ) -> AsyncGenerator[PipelineEvent, None]:
     """A semantic-cache hit: the cached answer, stored as this conversation's, and kept in
     the exact cache under this wording too."""
-    extra = reused.extra or {}
-    sources = [Source(**s) for s in extra.get("sources", [])]
-    answer = Answer(reused.text, "semantic", sources, conversation_id=conversation_id)
+    sources = [Source(**s) for s in reused.sources]
+    answer = Answer(reused.answer, "semantic", sources, conversation_id=conversation_id)
     yield Meta(conversation_id, "semantic", None)
-    yield Delta(reused.text)
+    yield Delta(reused.answer)
     with timer.stage("store"):
         if guest is not None and conversation_id is not None:
             await store(runtime, steps, guest, answer, dict(timer.stages), hit=reused.id)
@@ -96,8 +96,7 @@ async def serve_semantic(
             async with runtime.pool.connection() as conn:
                 await count_hit(conn, tenant_id=visibility.tenant_id, entry_id=reused.id)
         if runtime.settings.answer_cache and retrieved.version is not None:
-            origin = str(extra.get("layer", "llm"))
-            kept = CachedAnswer(reused.text, origin, extra.get("model"), extra.get("sources", []))
+            kept = CachedAnswer(reused.answer, reused.layer, reused.model, reused.sources)
             await keep_exact(
                 runtime,
                 visibility=visibility,

@@ -16,13 +16,14 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from posada.answers.lookup import Lookup, lookup
 from posada.core.config import Settings
 from posada.core.context import RequestStats
 from posada.core.errors import ConfigurationError
 from posada.db.pool import AsyncConn
 from posada.guests.conversations import Recorded, record_answer, record_guest_message
 from posada.guests.tokens import GuestClaims
-from posada.knowledge.retrieval import Hit, Retrieved, retrieve
+from posada.knowledge.retrieval import Hit
 from posada.providers.llm import ChatMessage, ChatModel
 from posada.providers.registry import Tier
 from posada.providers.types import Embedder, Vectors
@@ -93,11 +94,11 @@ class Steps:
         """What the guest wants, before answering (posada needs no call for it)."""
         return
 
-    async def lookup(self, conn: AsyncConn, **search: Any) -> Retrieved:
+    async def lookup(self, conn: AsyncConn, **search: Any) -> Lookup:
         """Chunks, FAQ candidates and cached answers in one round trip."""
-        return await retrieve(conn, **search)
+        return await lookup(conn, **search)
 
-    def passages(self, retrieved: Retrieved, relevant: list[Hit]) -> list[Hit]:
+    def passages(self, retrieved: Lookup, relevant: list[Hit]) -> list[Hit]:
         """What an LLM is sent: the relevant passages (none: no call)."""
         return relevant
 

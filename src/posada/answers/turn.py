@@ -12,17 +12,18 @@ from functools import cached_property
 
 from posada.answers.caching import Reuse, keep_exact, semantic_entry
 from posada.answers.extractive import Draft, is_relevant, respond
+from posada.answers.lookup import Lookup
 from posada.answers.models import Answer, Source
 from posada.answers.routing import is_follow_up, retrieval_text
 from posada.answers.serving import cacheable, store
 from posada.answers.steps import Steps
-from posada.cache.semantic import pick_cached, store_entry
+from posada.cache.semantic import Candidate, pick_cached, store_entry
 from posada.core import context as observe
 from posada.core.config import Settings
 from posada.core.context import RequestStats
 from posada.core.language import detect_language
 from posada.guests.tokens import GuestClaims
-from posada.knowledge.retrieval import Hit, Retrieved, Visibility
+from posada.knowledge.retrieval import Hit, Visibility
 from posada.providers.llm import ChatMessage
 from posada.providers.types import Vectors
 from posada.runtime import Runtime
@@ -44,7 +45,7 @@ class Turn:
     history: list[ChatMessage] = field(default_factory=list)
     search: str = ""  # what is embedded and searched: the question, or it with the turn before
     embedding: Vectors | None = None
-    retrieved: Retrieved | None = None
+    retrieved: Lookup | None = None
 
     @cached_property
     def language(self) -> str:
@@ -110,7 +111,7 @@ async def store_and_embed(turn: Turn) -> None:
     await steps.classify(turn.question, timer)
 
 
-async def look_up(turn: Turn) -> Retrieved:
+async def look_up(turn: Turn) -> Lookup:
     """The one round trip: chunks, FAQ candidates, cached answers."""
     settings = turn.settings
     assert turn.embedding is not None
@@ -133,7 +134,7 @@ async def look_up(turn: Turn) -> Retrieved:
     return retrieved
 
 
-def semantic_hit(turn: Turn, retrieved: Retrieved) -> Hit | None:
+def semantic_hit(turn: Turn, retrieved: Lookup) -> Candidate | None:
     """The cached answer that answers this very question, if the semantic cache may say."""
     if not turn.semantic:
         return None
@@ -150,13 +151,13 @@ def semantic_hit(turn: Turn, retrieved: Retrieved) -> Hit | None:
     return reused
 
 
-def draft(turn: Turn, retrieved: Retrieved) -> tuple[Answer, Draft, list[Hit]]:
+def draft(turn: Turn, retrieved: Lookup) -> tuple[Answer, Draft, list[Hit]]:
     """The offline answer (FAQ or extractive), and the passages an LLM would be sent."""
     settings = turn.settings
     if turn.search != turn.question or not settings.faq_answers:
         # A follow-up searched with the turn before it; an FAQ entry matching that pair
         # would answer the earlier question, not this one.
-        retrieved = Retrieved(retrieved.chunks, [], retrieved.cached, retrieved.version)
+        retrieved = retrieved.without_faqs()
     draft = respond(turn.question, retrieved, settings)
     if settings.faq_answers:
         observe.record_cache("faq", hit=draft.layer == "faq")
@@ -166,7 +167,7 @@ def draft(turn: Turn, retrieved: Retrieved) -> tuple[Answer, Draft, list[Hit]]:
     return answer, draft, turn.steps.passages(retrieved, relevant)
 
 
-async def keep(turn: Turn, answer: Answer, retrieved: Retrieved) -> None:
+async def keep(turn: Turn, answer: Answer, retrieved: Lookup) -> None:
     """Store the answer, keep it in the caches it may be reused from, then what follows."""
     runtime, settings, version = turn.runtime, turn.settings, retrieved.version
     keep = turn.reuse.allowed and turn.search == turn.question and not answer.incomplete

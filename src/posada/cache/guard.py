@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from posada.core.language import detect_language
 from posada.core.text import fold
@@ -165,7 +166,17 @@ def is_reusable(question: str) -> bool:
     return _PERSONAL.search(question) is None
 
 
-def rests_on(entry: Hit, chunks: list[Hit], *, within: int, max_drop: float) -> bool:
+class Anchored(Protocol):
+    """An earlier answer (a cached one, an FAQ entry) and the passage it rests on."""
+
+    @property
+    def chunk_id(self) -> int | None: ...  # the passage
+
+    @property
+    def evidence_similarity(self) -> float | None: ...  # its question's nearness to it
+
+
+def rests_on(entry: Anchored, chunks: list[Hit], *, within: int, max_drop: float) -> bool:
     """Whether an earlier answer's evidence is among this question's best passages, as firmly.
 
     Rewordings of one question do not always rank the same passage first (a hotel's

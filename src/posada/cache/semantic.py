@@ -1,8 +1,9 @@
 """The semantic answer cache's entries (PostgreSQL, table `answer_cache`) and its choice.
 
-Candidates come back with the retrieval, in the same round trip (`knowledge.retrieval`);
-`pick_cached` decides whether one answers the new question: the same evidence (the
-passage the cached answer was based on is the new question's best passage), near enough
+Candidates come back with the retrieval, in the same round trip (`answers.lookup` adds
+`CANDIDATES` to the retrieval's statement); `pick_cached` decides whether one answers the
+new question: the same evidence (the passage the cached answer was based on is the new
+question's best passage), near enough
 (the calibrated threshold) and nothing in conflict (`cache.guard`). Entries are
 written with the answer, in the same statement (`guests.conversations.record_answer`).
 """
@@ -56,6 +57,53 @@ class CacheEntry:
         }
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A cached answer near the question, as the lookup found it."""
+
+    id: int
+    chunk_id: int | None  # the passage the answer rests on (its evidence)
+    unit_id: int | None
+    question: str
+    answer: str
+    similarity: float  # of the new question to the cached one
+    evidence_similarity: float | None  # of the cached question to its passage
+    layer: str
+    model: str | None
+    sources: list[dict[str, Any]]
+
+    @property
+    def scope(self) -> str:
+        """`unit` when it drew on a unit's own documents, else `hotel`."""
+        return "hotel" if self.unit_id is None else "unit"
+
+
+# The nearest cached answers (a CTE, `cached`): this tenant's current version, this guest's
+# scope, this language. Off unless `%(cache)s`.
+CANDIDATES = """cached AS (
+    SELECT a.id FROM answer_cache a
+    WHERE %(cache)s AND a.tenant_id = %(tenant)s
+      AND a.knowledge_version = (SELECT knowledge_version FROM tenants WHERE id = %(tenant)s)
+      AND (a.unit_id IS NULL OR a.unit_id = %(unit)s) AND a.language = %(language)s
+    ORDER BY a.embedding <=> %(emb)s LIMIT 3
+)"""
+
+# Each of them as one JSON value named as Candidate's fields (`candidate`), from `cached`.
+CANDIDATE_ROWS = """SELECT jsonb_build_object(
+           'id', a.id, 'chunk_id', a.evidence, 'unit_id', a.unit_id, 'question', a.question,
+           'answer', a.answer, 'similarity', 1 - (a.embedding <=> %(emb)s),
+           'evidence_similarity', 1 - (a.embedding <=> ev.embedding), 'layer', a.layer,
+           'model', a.model, 'sources', a.sources) AS candidate
+    FROM cached JOIN answer_cache a ON a.id = cached.id
+         LEFT JOIN chunks ev ON ev.id = a.evidence"""
+
+
+def read_candidates(values: list[dict[str, Any]]) -> list[Candidate]:
+    """The candidates from their JSON values, nearest first."""
+    found = [Candidate(**value) for value in values]
+    return sorted(found, key=lambda c: (-c.similarity, c.id))
+
+
 # A CTE (or statement) storing an entry; an entry already there for the key stays.
 INSERT = """INSERT INTO answer_cache (tenant_id, unit_id, knowledge_version, language, question,
                                   normalized, embedding, answer, layer, model, sources, evidence)
@@ -98,12 +146,12 @@ async def count_hit(conn: AsyncConn, *, tenant_id: int, entry_id: int) -> None:
 def pick_cached(
     *,
     question: str,
-    candidates: list[Hit],
+    candidates: list[Candidate],
     chunks: list[Hit],
     min_similarity: float,
     evidence_within: int,
     max_evidence_drop: float,
-) -> Hit | None:
+) -> Candidate | None:
     """The cached answer that answers this very question, if one does."""
     if not chunks:
         return None  # no evidence to agree on
@@ -112,6 +160,6 @@ def pick_cached(
         if hit.similarity < min_similarity:
             break  # nearest first
         rests = rests_on(hit, chunks, within=evidence_within, max_drop=max_evidence_drop)
-        if rests and not conflicts(asked, signature(hit.question or "")):
+        if rests and not conflicts(asked, signature(hit.question)):
             return hit
     return None

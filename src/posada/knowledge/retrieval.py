@@ -10,11 +10,16 @@ The full-text side matters: the local model was trained mostly on English, most 
 write Spanish. It weighs each word by its rarity and also searches the glossary's
 translations of the question's words. Each row also says how much of the question's
 vocabulary (weighed by rarity) it covers: the answer stage's relevance and FAQ signal.
+
+`SEARCH` and `ROWS` are the statement's pieces; the answering pipeline's lookup
+(`answers.lookup`) adds the semantic cache's candidates and the knowledge version to them,
+still one statement. `retrieve` runs them alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +43,7 @@ class Visibility:
 class Hit:
     """A retrieved chunk or FAQ entry with every signal that ranked it."""
 
-    kind: Literal["chunk", "faq", "cache", "version"]
+    kind: Literal["chunk", "faq"]
     id: int
     chunk_id: int | None
     title: str
@@ -55,30 +60,20 @@ class Hit:
     text_rank: int | None
     coverage: float  # share of the question's words found in this row
     question_coverage: float  # FAQ only: share of the FAQ question's words in the guest's
-    # cached answers: layer, model, sources, version; cached answers and FAQ entries:
-    # evidence_similarity, how near their question is to the passage they rest on
-    extra: dict[str, Any] | None = None
+    # FAQ only: how near the entry's own question is to the passage it rests on
+    evidence_similarity: float | None = None
 
-    @property
-    def evidence_similarity(self) -> float | None:
-        """How near this entry's question is to its passage (cache and FAQ rows)."""
-        value = (self.extra or {}).get("evidence_similarity")
-        return float(value) if value is not None else None
+
+# The columns `ROWS` selects, by name: a Hit is built from a row by its column names.
+HIT_COLUMNS = tuple(f.name for f in fields(Hit))
 
 
 @dataclass(frozen=True)
 class Retrieved:
-    """Everything one lookup returned.
-
-    `cached` are semantic-cache candidates (kind "cache": `question`, `text` the answer,
-    `chunk_id` the passage it was based on); `version` the tenant's knowledge version as
-    the lookup saw it (None when the lookup did not read it).
-    """
+    """The chunks and FAQ candidates one search returned, best first."""
 
     chunks: list[Hit]
     faqs: list[Hit]
-    cached: list[Hit] = field(default_factory=list)
-    version: int | None = None
 
     @property
     def best_passage(self) -> int | None:
@@ -135,17 +130,19 @@ _FAQ_FTS = f"""SELECT f.id FROM faq f, q
      WHERE q.tsq IS NOT NULL AND f.question_tsv @@ q.tsq AND {_VISIBLE.format(a="f")}
      ORDER BY ts_rank(f.question_tsv, q.tsq) DESC LIMIT %(faq_k)s"""
 
-# The rows of the fused chunks and FAQ candidates with every signal the answer stage reads.
-_ROWS = """SELECT 'chunk' AS kind, c.id, c.id AS chunk_id, d.title, d.source, c.tenant_id, c.scope,
-       c.unit_id, c.heading,
-       c.content AS text, NULL AS question, fused.score::float8,
-       1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk, fused.frnk,
+# The rows of the fused chunks and FAQ candidates with every signal the answer stage reads,
+# named as Hit's fields.
+ROWS = """SELECT 'chunk' AS kind, c.id AS id, c.id AS chunk_id, d.title AS title,
+       d.source AS source, c.tenant_id AS tenant_id, c.scope AS scope, c.unit_id AS unit_id,
+       c.heading AS heading, c.content AS text, NULL AS question, fused.score::float8 AS score,
+       1 - (c.embedding <=> %(emb)s) AS similarity, fused.vrnk AS vector_rank,
+       fused.frnk AS text_rank,
        -- A translation found counts for the word it translates, hence the cap at 1.
        least(1, coalesce((SELECT sum(w.idf) FROM words w
                           WHERE w.lexeme = ANY(tsvector_to_array(c.tsv)))
                 / nullif((SELECT sum(w.idf) FROM words w WHERE w.lexeme = ANY(q.lexemes)), 0),
-                0))::float8,
-       0::float8, NULL::jsonb
+                0))::float8 AS coverage,
+       0::float8 AS question_coverage, NULL::float8 AS evidence_similarity
 FROM fused JOIN chunks c ON c.id = fused.id JOIN documents d ON d.id = c.document_id, q
 UNION ALL
 SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_id,
@@ -158,34 +155,12 @@ SELECT 'faq', f.id, f.chunk_id, d.title, d.source, f.tenant_id, f.scope, f.unit_
         WHERE l = ANY(q.lexemes))::float8
            / greatest(cardinality(tsvector_to_array(f.question_tsv)), 1),
        -- How near the entry's own question is to its passage: the guard's yardstick.
-       jsonb_build_object('evidence_similarity', 1 - (f.embedding <=> fc.embedding))
+       1 - (f.embedding <=> fc.embedding)
 FROM faq_candidates JOIN faq f ON f.id = faq_candidates.id
      JOIN documents d ON d.id = f.document_id LEFT JOIN chunks fc ON fc.id = f.chunk_id, q"""
 
-# Semantic-cache candidates: this tenant's current version, this guest's scope, this
-# language, nearest first; and the tenant's knowledge version, which cached answers carry.
-_CACHED = """cached AS (
-    SELECT a.id FROM answer_cache a
-    WHERE %(cache)s AND a.tenant_id = %(tenant)s
-      AND a.knowledge_version = (SELECT knowledge_version FROM tenants WHERE id = %(tenant)s)
-      AND (a.unit_id IS NULL OR a.unit_id = %(unit)s) AND a.language = %(language)s
-    ORDER BY a.embedding <=> %(emb)s LIMIT 3
-)"""
-_CACHED_ROWS = """SELECT 'cache', a.id, a.evidence, '', '', a.tenant_id,
-       CASE WHEN a.unit_id IS NULL THEN 'hotel' ELSE 'unit' END, a.unit_id, a.question,
-       a.answer, a.question, a.hits::float8, 1 - (a.embedding <=> %(emb)s), NULL, NULL,
-       0::float8, 0::float8,
-       jsonb_build_object('layer', a.layer, 'model', a.model, 'sources', a.sources,
-                          'version', a.knowledge_version,
-                          'evidence_similarity', 1 - (a.embedding <=> ev.embedding))
-FROM cached JOIN answer_cache a ON a.id = cached.id LEFT JOIN chunks ev ON ev.id = a.evidence
-UNION ALL
-SELECT 'version', 0, NULL, '', '', %(tenant)s, '', NULL, '', '', NULL, 0, 0, NULL, NULL, 0, 0,
-       jsonb_build_object('version',
-                          (SELECT knowledge_version FROM tenants WHERE id = %(tenant)s))"""
-
-_SQL = f"""
-WITH {_Q},
+# The searches, as the CTEs `ROWS` reads (`WITH {SEARCH} {ROWS}` is a whole statement).
+SEARCH = f"""{_Q},
 vec AS (
     SELECT id, row_number() OVER (ORDER BY dist, id) AS rnk FROM ({_VEC}) nearest
 ),
@@ -206,12 +181,9 @@ faq_candidates AS (
     ({_FAQ_VEC})
     UNION
     ({_FAQ_FTS})
-),
-{_CACHED}
-{_ROWS}
-UNION ALL
-{_CACHED_ROWS}
-"""
+)"""
+
+_SQL = f"WITH {SEARCH}\n{ROWS}"
 
 # The baseline's statements, one round trip each.
 # Ranked as the one statement ranks them (its row_number orders).
@@ -223,7 +195,55 @@ _SEQUENTIAL_ROWS = f"""WITH {_Q}, {_WORDS},
 fused AS (SELECT * FROM unnest(%(ids)s::bigint[], %(scores)s::float8[], %(vrnks)s::bigint[],
                                %(frnks)s::bigint[]) AS t(id, score, vrnk, frnk)),
 faq_candidates AS (SELECT DISTINCT unnest(%(faq_ids)s::bigint[]) AS id)
-{_ROWS}"""
+{ROWS}"""
+
+
+def search_params(
+    *,
+    visibility: Visibility,
+    text: str,
+    embedding: Vectors,
+    k: int = 5,
+    candidates: int = 40,
+    faq_k: int = 3,
+    weights: tuple[float, float] = (1.0, 1.0),
+    glossary: bool = True,
+    rrf_k: float = RRF_K,
+) -> dict[str, Any]:
+    """The parameters `SEARCH` and `ROWS` read (see `retrieve` for what each means)."""
+    return {
+        "tenant": visibility.tenant_id,
+        "unit": visibility.unit_id,
+        "text": text,
+        "also": translations(text) if glossary else "",
+        "emb": np.asarray(embedding, dtype=np.float32),
+        "candidates": candidates,
+        "k": k,
+        "faq_k": faq_k,
+        "w_vec": weights[0],
+        "w_fts": weights[1],
+        "rrf_k": float(rrf_k),
+    }
+
+
+def read_hits(rows: Sequence[dict[str, Any]]) -> Retrieved:
+    """The chunks and FAQ candidates among `rows` (named as `HIT_COLUMNS`), best first."""
+    chunks: list[Hit] = []
+    faqs: list[Hit] = []
+    for row in rows:
+        if row["kind"] is None:
+            continue  # a row carrying none (see answers.lookup)
+        hit = Hit(**{name: row[name] for name in HIT_COLUMNS})
+        (chunks if hit.kind == "chunk" else faqs).append(hit)
+    chunks.sort(key=lambda h: (-h.score, h.id))
+    faqs.sort(key=lambda h: (-h.similarity, h.id))
+    return Retrieved(chunks, faqs)
+
+
+def named(description: Sequence[Any] | None, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by their column names."""
+    names = [column.name for column in description or ()]
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 async def retrieve(
@@ -237,8 +257,6 @@ async def retrieve(
     faq_k: int = 3,
     weights: tuple[float, float] = (1.0, 1.0),
     sequential: bool = False,
-    cache: bool = False,
-    language: str = "en",
     glossary: bool = True,
     rrf_k: float = RRF_K,
 ) -> Retrieved:
@@ -246,42 +264,26 @@ async def retrieve(
 
     `weights` (vector, full-text) scale each side of the fusion; (1, 0) or (0, 1) measure
     one side alone. `sequential` runs the searches as separate statements, one after
-    another (the benchmark's baseline); the rows are the same. `cache` adds the nearest
-    cached answers in `language` (the same statement; never in the sequential baseline).
-    `glossary` adds the glossary's translations of the question's words to the full-text
-    side.
+    another (the benchmark's baseline); the rows are the same. `glossary` adds the
+    glossary's translations of the question's words to the full-text side.
     """
-    params: dict[str, Any] = {
-        "tenant": visibility.tenant_id,
-        "unit": visibility.unit_id,
-        "text": text,
-        "also": translations(text) if glossary else "",
-        "emb": np.asarray(embedding, dtype=np.float32),
-        "candidates": candidates,
-        "k": k,
-        "faq_k": faq_k,
-        "w_vec": weights[0],
-        "w_fts": weights[1],
-        "rrf_k": float(rrf_k),
-        "cache": cache,
-        "language": language,
-    }
+    params = search_params(
+        visibility=visibility,
+        text=text,
+        embedding=embedding,
+        k=k,
+        candidates=candidates,
+        faq_k=faq_k,
+        weights=weights,
+        glossary=glossary,
+        rrf_k=rrf_k,
+    )
     if sequential:
         params.update(await _search_one_by_one(conn, params))
         cur = await conn.execute(_SEQUENTIAL_ROWS, params)
     else:
         cur = await conn.execute(_SQL, params)
-    rows: dict[str, list[Hit]] = {"chunk": [], "faq": [], "cache": [], "version": []}
-    for row in await cur.fetchall():
-        hit = Hit(*row)  # the SELECT lists the columns in field order
-        rows[hit.kind].append(hit)
-    rows["chunk"].sort(key=lambda h: (-h.score, h.id))
-    rows["faq"].sort(key=lambda h: (-h.similarity, h.id))
-    rows["cache"].sort(key=lambda h: (-h.similarity, h.id))
-    version = None
-    if rows["version"] and rows["version"][0].extra is not None:
-        version = int(rows["version"][0].extra["version"])
-    return Retrieved(rows["chunk"], rows["faq"], rows["cache"], version)
+    return read_hits(named(cur.description, await cur.fetchall()))
 
 
 async def _search_one_by_one(conn: AsyncConn, params: dict[str, Any]) -> dict[str, Any]:
