@@ -13,11 +13,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from posada.api.deps import GuestDep
+from posada.api.deps import ClientAddressDep, GuestDep
 from posada.core.config import Settings
 from posada.core.errors import TooManyAttempts
 from posada.guests.tokens import GuestClaims
-from posada.limits.addresses import client_address
 from posada.limits.attempts import AttemptThrottle
 from posada.limits.buckets import Buckets, Limit
 
@@ -89,10 +88,20 @@ class StreamSlot:
             self._counts.pop(self._key, None)
 
 
-async def admitted_guest(request: Request, guest: GuestDep) -> GuestClaims:
-    """The verified guest, once their request is within the chat rate limits."""
+async def get_chat_limits(request: Request) -> ChatLimits:
+    """The chat limits the app installed with its runtime (here, not in posada.api.deps,
+    which this module imports)."""
     limits: ChatLimits = request.app.state.chat_limits
-    address = client_address(request, trusted=request.app.state.trusted_proxies)
+    return limits
+
+
+ChatLimitsDep = Annotated[ChatLimits, Depends(get_chat_limits)]
+
+
+async def admitted_guest(
+    guest: GuestDep, limits: ChatLimitsDep, address: ClientAddressDep
+) -> GuestClaims:
+    """The verified guest, once their request is within the chat rate limits."""
     try:
         await limits.admit(guest=guest, address=address)
     except TooManyAttempts:

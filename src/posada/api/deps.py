@@ -1,4 +1,6 @@
-"""Typed FastAPI dependencies: the runtime, its settings and the verified guest.
+"""Typed FastAPI dependencies: the runtime, its settings, the verified guest, the client's
+address and the parts the app keeps in `app.state` (login throttle, request window, metrics,
+exposure). The chat limits' dependency is beside them, in posada.api.chat_limits.
 
 They are `async def` although none awaits: FastAPI runs a plain `def` dependency on its
 thread pool, a thread hop per dependency per request (measured: most of an exact-cache
@@ -15,8 +17,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from posada.core import context
 from posada.core.config import Settings
 from posada.core.errors import NotAuthorized, Unavailable
+from posada.guests.throttle import LoginThrottle
 from posada.guests.tokens import GuestClaims, verify_token
+from posada.limits.addresses import Network, client_address
+from posada.observe.prom import Metrics
 from posada.observe.staff import Exposure
+from posada.observe.window import RequestWindow
 from posada.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -41,9 +47,53 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_timings_visible(request: Request) -> bool:
-    """Whether this caller sees how an answer was made (cache layer, timings, counters)."""
+async def get_client_address(request: Request) -> str:
+    """The client's address, read past the trusted proxies (posada.limits.addresses)."""
+    trusted: tuple[Network, ...] = request.app.state.trusted_proxies
+    return client_address(request, trusted=trusted)
+
+
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
+
+
+async def get_login_throttle(request: Request) -> LoginThrottle:
+    """The login throttle the app installed with its runtime."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+
+
+async def get_window(request: Request) -> RequestWindow:
+    """This process's window of recent requests."""
+    window: RequestWindow = request.app.state.window
+    return window
+
+
+WindowDep = Annotated[RequestWindow, Depends(get_window)]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    """This process's Prometheus metrics."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_exposure(request: Request) -> Exposure:
+    """Who sees how an answer was made, by the app's own settings."""
     exposure: Exposure = request.app.state.exposure
+    return exposure
+
+
+ExposureDep = Annotated[Exposure, Depends(get_exposure)]
+
+
+async def get_timings_visible(request: Request, exposure: ExposureDep) -> bool:
+    """Whether this caller sees how an answer was made (cache layer, timings, counters)."""
     return exposure.visible(request.scope["headers"])
 
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from posada.answers.models import Answer, LlmAllowance, Meta, PipelineEvent
 from posada.answers.phrases import phrase
 from posada.answers.pipeline import answer_events, answer_question
-from posada.api.chat_limits import AdmittedGuestDep, ChatLimits, StreamSlot
+from posada.api.chat_limits import AdmittedGuestDep, ChatLimits, ChatLimitsDep, StreamSlot
 from posada.api.deps import RuntimeDep, TimingsVisible
 from posada.api.openapi import BODY, COMMON, SSE_EVENT, responses
 from posada.core import context as observe
@@ -138,7 +138,7 @@ async def chat(
     body: ChatRequest,
     guest: AdmittedGuestDep,
     runtime: RuntimeDep,
-    request: Request,
+    limits: ChatLimitsDep,
     visible: TimingsVisible,
 ) -> ChatResponse:
     """Answer a guest's question from their hotel's knowledge, all at once."""
@@ -148,7 +148,7 @@ async def chat(
         question=body.message,
         guest=guest,
         conversation_id=body.conversation_id,
-        llm_allowed=_llm_allowance(request.app.state.chat_limits, guest),
+        llm_allowed=_llm_allowance(limits, guest),
     )
     return _response(answer, visible=visible)
 
@@ -222,11 +222,10 @@ async def chat_stream(
     body: ChatRequest,
     guest: AdmittedGuestDep,
     runtime: RuntimeDep,
-    request: Request,
+    limits: ChatLimitsDep,
     visible: TimingsVisible,
 ) -> EventStream:
     """The same answer as Server-Sent Events: `meta`, `delta`s, then `done` (or `error`)."""
-    limits: ChatLimits = request.app.state.chat_limits
     # Held from here until the stream ends (or fails to start): 429 past the stay's bound.
     slot = limits.open_stream(guest)
     events = answer_events(

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from posada.api.deps import GuestDep, RuntimeDep
+from posada.api.deps import ClientAddressDep, GuestDep, LoginThrottleDep, RuntimeDep
 from posada.api.openapi import BODY, COMMON, responses
 from posada.core.errors import NotAuthorized, NotFound, TooManyAttempts
 from posada.guests.conversations import STAY_GONE
 from posada.guests.service import log_in, revoke_tokens
-from posada.guests.throttle import LoginThrottle
-from posada.limits.addresses import client_address
 from posada.tenants.service import SLUG_MAX, SLUG_PATTERN, get_tenant
 
 router = APIRouter(prefix="/api/guest", tags=["guest"])
@@ -42,11 +40,14 @@ class LoginResponse(BaseModel):
 @router.post(
     "/login", responses=responses(NotAuthorized, NotFound, TooManyAttempts, *BODY, *COMMON)
 )
-async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> LoginResponse:
+async def login(
+    body: LoginRequest,
+    runtime: RuntimeDep,
+    throttle: LoginThrottleDep,
+    address: ClientAddressDep,
+) -> LoginResponse:
     """Exchange a reservation's check-in date and phone digits for a token."""
     settings = runtime.settings
-    throttle: LoginThrottle = request.app.state.login_throttle
-    address = client_address(request, trusted=request.app.state.trusted_proxies)
     async with runtime.pool.connection() as conn:
         tenant = await get_tenant(conn, slug=body.tenant)
     # Counted before the lookup, so that concurrent guesses cannot pass a count together.

@@ -8,12 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from posada.api.deps import SettingsDep
+from posada.api.deps import MetricsDep, SettingsDep, WindowDep
 from posada.api.openapi import COMMON, responses
 from posada.core.errors import Forbidden, NotAuthorized
-from posada.observe.prom import Metrics
 from posada.observe.staff import is_admin, is_local
-from posada.observe.window import RequestWindow
 
 router = APIRouter(tags=["performance"])
 
@@ -34,18 +32,16 @@ Staff = Annotated[None, Depends(require_staff)]
 
 @router.get("/api/performance/metrics", responses=responses(NotAuthorized, Forbidden, *COMMON))
 async def performance_metrics(
-    request: Request,
     _: Staff,
+    window: WindowDep,
     format: Annotated[Literal["summary", "full"], Query()] = "summary",
     route: Annotated[str | None, Query(max_length=300)] = None,
 ) -> dict[str, Any]:
     """Percentiles, rates and counters of this process's recent requests."""
-    window: RequestWindow = request.app.state.window
     return window.summary(route=route, full=format == "full")
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics(request: Request, _: Staff) -> Response:
+async def prometheus_metrics(_: Staff, metrics: MetricsDep) -> Response:
     """Prometheus text exposition."""
-    metrics: Metrics = request.app.state.metrics
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
