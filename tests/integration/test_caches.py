@@ -607,3 +607,43 @@ async def test_a_units_answer_reaches_no_other_unit_by_any_reuse_path(
             )
         ).json()
         assert "ConchaRosada#71" not in again["answer"], again
+
+
+# --- the question's facts, found once -------------------------------------------------------
+
+
+async def test_a_question_s_language_and_follow_up_are_found_once(
+    variant: Variant, quick_llm: str, demo_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through every stage (exact cache, lookup, semantic cache, FAQ, prompt, LLM), the
+    guest's question is run through language detection and the follow-up test once."""
+    import posada.answers.caching
+    import posada.answers.extractive
+    import posada.answers.prompt
+    import posada.answers.routing
+    import posada.answers.turn
+    import posada.cache.guard
+
+    question = f"Where can I rent a kayak near the hotel, {uuid.uuid4().hex[:6]}?"
+    seen: dict[str, int] = {"detect_language": 0, "is_follow_up": 0}
+
+    def counting(name: str, real: Callable[[str], Any]) -> Callable[[str], Any]:
+        def wrapper(text: str) -> Any:
+            seen[name] += text == question
+            return real(text)
+
+        return wrapper
+
+    modules = (
+        posada.answers.caching, posada.answers.extractive, posada.answers.prompt,
+        posada.answers.routing, posada.answers.turn, posada.cache.guard,
+    )  # fmt: skip
+    for module in modules:
+        for name in seen:
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, counting(name, getattr(module, name)))
+    rt = variant(quick_llm)
+    answer, counts = await _ask(rt, Visibility(demo_tenant.id, None), question)
+    assert answer.layer == "llm"
+    assert counts["llm"] == 1
+    assert seen == {"detect_language": 1, "is_follow_up": 1}

@@ -34,9 +34,11 @@ class Reuse:
     normalized: str
 
 
-def reuse_of(question: str) -> Reuse:
-    """Whether the caches may serve and keep this question, and its normalised form."""
-    return Reuse(is_reusable(question) and not is_follow_up(question), normalize_question(question))
+def reuse_of(question: str, *, follow_up: bool | None = None) -> Reuse:
+    """Whether the caches may serve and keep this question (a follow-up, `follow_up` found
+    unless given, may not), and its normalised form."""
+    later = is_follow_up(question) if follow_up is None else follow_up
+    return Reuse(is_reusable(question) and not later, normalize_question(question))
 
 
 async def find_exact(runtime: Runtime, visibility: Visibility, reuse: Reuse) -> CachedAnswer | None:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from posada.answers.excerpt import evidence, excerpt
 from posada.answers.phrases import PHRASES
-from posada.cache.guard import conflicts, rests_on, signature
+from posada.cache.guard import Signature, conflicts, rests_on, signature
 from posada.core.config import Settings
-from posada.core.language import detect_language
+from posada.core.language import Language, detect_language
 from posada.knowledge.retrieval import Hit, Retrieved
 
 MAX_PASSAGE_CHARS = 700
@@ -26,7 +26,12 @@ class Draft:
 
 
 def pick_faq(
-    faqs: list[Hit], settings: Settings, *, question: str = "", chunks: list[Hit] | None = None
+    faqs: list[Hit],
+    settings: Settings,
+    *,
+    question: str = "",
+    chunks: list[Hit] | None = None,
+    asked: Signature | None = None,
 ) -> Hit | None:
     """The FAQ entry asking the same question as the guest, if one does.
 
@@ -34,9 +39,11 @@ def pick_faq(
     space). Either the entry's question is the guest's, word for word as far as full-text
     search reads them; or, for a rewording, the guard of every reuse holds: the entry's
     passage is the question's best passage, the two questions are near enough, and
-    nothing in them conflicts (`cache.guard`).
+    nothing in them conflicts (`cache.guard`). `asked` is the question's signature, when
+    already known.
     """
-    asked = signature(question) if question and chunks else None
+    if asked is None and question and chunks:
+        asked = signature(question)
     for hit in faqs:
         if (
             hit.question_coverage >= settings.faq_min_coverage
@@ -68,17 +75,27 @@ def is_relevant(hit: Hit, settings: Settings, *, language: str) -> bool:
     return hit.similarity >= bar or hit.coverage >= settings.min_coverage
 
 
-def respond(question: str, retrieved: Retrieved, settings: Settings) -> Draft:
+def respond(
+    question: str,
+    retrieved: Retrieved,
+    settings: Settings,
+    *,
+    language: Language | None = None,
+    asked: Signature | None = None,
+) -> Draft:
     """Answer from the FAQ, else from the best passage's answering lines, else say so.
 
     One passage, never two glued together, and no heading path: the guest reads the lines
-    that answer, and `sources` says where they come from.
+    that answer, and `sources` says where they come from. The question's `language` and
+    signature (`asked`) are found here unless given.
     """
-    faq = pick_faq(retrieved.faqs, settings, question=question, chunks=retrieved.chunks)
+    faq = pick_faq(
+        retrieved.faqs, settings, question=question, chunks=retrieved.chunks, asked=asked
+    )
     if faq is not None:
         text = faq.text if len(faq.text) <= MAX_PASSAGE_CHARS else excerpt(question, faq.text)
         return Draft(text, "faq", [faq])
-    language = detect_language(question)
+    language = language or detect_language(question)
     relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings, language=language)]
     # The best-ranked of the first relevant passages with a line that answers; none has one
     # (no word of the question, no value of the kind asked): better say so than guess.

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
-from posada.answers.caching import find_exact, reuse_of
+from posada.answers.caching import find_exact
 from posada.answers.extractive import Draft
 from posada.answers.models import Answer, Done, LlmAllowance, Meta, PipelineEvent
 from posada.answers.serving import (
@@ -55,7 +55,7 @@ async def answer_events(
     """
     turn = Turn(
         runtime, steps_for(runtime), observe.current_or_new(), visibility, question, guest,
-        conversation_id, hotel, reuse_of(question),
+        conversation_id, hotel,
     )  # fmt: skip
     steps, timer = turn.steps, turn.timer
     if runtime.settings.answer_cache and turn.reuse.allowed:
@@ -102,8 +102,9 @@ async def _write(
         with turn.timer.stage("generate"):
             if passages is not None:
                 llm = serve_llm(
-                    turn.runtime, answer, draft, turn.question, passages, turn.history, turn.hotel
-                )
+                    turn.runtime, answer, draft, turn.question, passages, turn.history,
+                    turn.hotel, turn.language,
+                )  # fmt: skip
                 async with aclosing(llm) as events:
                     async for event in events:
                         yield event

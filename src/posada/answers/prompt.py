@@ -48,10 +48,12 @@ def build_prompt(
     history: Sequence[ChatMessage],
     budget: int,
     context_share: float = 0.75,
+    language: Language | None = None,
 ) -> Prompt:
-    """Messages for the model within `budget` estimated tokens."""
-    language = LANGUAGES[detect_language(question)]
-    system = SYSTEM.format(hotel=hotel, language=language)
+    """Messages for the model within `budget` estimated tokens, in the question's `language`
+    (detected unless given)."""
+    name = LANGUAGES[language or detect_language(question)]
+    system = SYSTEM.format(hotel=hotel, language=name)
     fixed = estimate_tokens(system) + estimate_tokens(question) + 8
     room = max(0, budget - fixed)
     context_room = int(room * context_share) if history else room

@@ -59,9 +59,12 @@ def is_follow_up(question: str) -> bool:
     return bool(words) and all(w in _FUNCTION_WORDS or w.isdigit() for w in words)
 
 
-def retrieval_text(question: str, history: list[ChatMessage]) -> str:
-    """What to search for: a follow-up carries the guest's previous question along."""
-    if not is_follow_up(question):
+def retrieval_text(
+    question: str, history: list[ChatMessage], *, follow_up: bool | None = None
+) -> str:
+    """What to search for: a follow-up (`follow_up`, found unless given) carries the
+    guest's previous question along."""
+    if not (is_follow_up(question) if follow_up is None else follow_up):
         return question
     previous = next((m.content for m in reversed(history) if m.role == "user"), None)
     return f"{previous} {question}" if previous else question

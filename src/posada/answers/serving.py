@@ -22,6 +22,7 @@ from posada.cache.answers import CachedAnswer
 from posada.cache.semantic import CacheEntry, Candidate, count_hit
 from posada.core import context as observe
 from posada.core.context import RequestStats
+from posada.core.language import Language
 from posada.guests.conversations import record_exchange
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
@@ -117,6 +118,7 @@ async def serve_llm(
     passages: list[Hit],
     history: list[ChatMessage],
     hotel: str,
+    language: Language,
 ) -> AsyncGenerator[PipelineEvent, None]:
     settings = runtime.settings
     prompt = build_prompt(
@@ -125,6 +127,7 @@ async def serve_llm(
         passages=passages,
         history=history,
         budget=settings.prompt_budget_tokens,
+        language=language,
     )
     answer.prompt_tokens = prompt.tokens
     tier: Tier = "large" if settings.tier_routing == "large" else choose_tier(question)

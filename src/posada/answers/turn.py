@@ -10,18 +10,19 @@ import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from posada.answers.caching import Reuse, keep_exact, semantic_entry
+from posada.answers.caching import Reuse, keep_exact, reuse_of, semantic_entry
 from posada.answers.extractive import Draft, is_relevant, respond
 from posada.answers.lookup import Lookup
 from posada.answers.models import Answer, Source
 from posada.answers.routing import is_follow_up, retrieval_text
 from posada.answers.serving import cacheable, store
 from posada.answers.steps import Steps
+from posada.cache.guard import Signature, signature
 from posada.cache.semantic import Candidate, pick_cached, store_entry
 from posada.core import context as observe
 from posada.core.config import Settings
 from posada.core.context import RequestStats
-from posada.core.language import detect_language
+from posada.core.language import Language, detect_language
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
 from posada.providers.llm import ChatMessage
@@ -41,16 +42,32 @@ class Turn:
     guest: GuestClaims | None
     conversation_id: int | None
     hotel: str
-    reuse: Reuse
     history: list[ChatMessage] = field(default_factory=list)
     search: str = ""  # what is embedded and searched: the question, or it with the turn before
     embedding: Vectors | None = None
     retrieved: Lookup | None = None
 
+    # The question's facts, each found once, when a stage first needs it (an exact-cache
+    # hit needs only `reuse`).
     @cached_property
-    def language(self) -> str:
-        """The guest's language, found once (and not at all for an exact-cache hit)."""
+    def follow_up(self) -> bool:
+        """Whether the question leans on the turn before it ("and on Sundays?")."""
+        return is_follow_up(self.question)
+
+    @cached_property
+    def reuse(self) -> Reuse:
+        """Whether the caches may serve and keep it, and its normalised form."""
+        return reuse_of(self.question, follow_up=self.follow_up)
+
+    @cached_property
+    def language(self) -> Language:
+        """The guest's language."""
         return detect_language(self.question)
+
+    @cached_property
+    def signature(self) -> Signature:
+        """What the reuse guard compares (`cache.guard`)."""
+        return signature(self.question, language=self.language)
 
     @property
     def settings(self) -> Settings:
@@ -87,7 +104,7 @@ async def store_and_embed(turn: Turn) -> None:
 
     # A question that stands alone is embedded while it is being stored; a follow-up
     # waits for the turn before it, which it is searched with.
-    later = is_follow_up(turn.question) or steps.rewrites_follow_ups
+    later = turn.follow_up or steps.rewrites_follow_ups
     early = None if later else asyncio.ensure_future(embed(turn.question))
     if turn.guest is not None:
         try:
@@ -105,7 +122,7 @@ async def store_and_embed(turn: Turn) -> None:
             raise
         turn.conversation_id, turn.hotel = recorded.conversation_id, recorded.hotel
         turn.history = recorded.history
-    search = retrieval_text(turn.question, turn.history)
+    search = retrieval_text(turn.question, turn.history, follow_up=turn.follow_up)
     turn.search = await steps.rewrite(turn.question, turn.history, timer) or search
     turn.embedding = await early if early is not None else await embed(turn.search)
     await steps.classify(turn.question, timer)
@@ -146,6 +163,7 @@ def semantic_hit(turn: Turn, retrieved: Lookup) -> Candidate | None:
         min_similarity=settings.semantic_min_similarity,
         evidence_within=settings.reuse_evidence_within,
         max_evidence_drop=settings.reuse_max_evidence_drop,
+        asked=turn.signature,
     )
     observe.record_cache("semantic", hit=reused is not None)
     return reused
@@ -158,7 +176,9 @@ def draft(turn: Turn, retrieved: Lookup) -> tuple[Answer, Draft, list[Hit]]:
         # A follow-up searched with the turn before it; an FAQ entry matching that pair
         # would answer the earlier question, not this one.
         retrieved = retrieved.without_faqs()
-    draft = respond(turn.question, retrieved, settings)
+    draft = respond(
+        turn.question, retrieved, settings, language=turn.language, asked=turn.signature
+    )
     if settings.faq_answers:
         observe.record_cache("faq", hit=draft.layer == "faq")
     sources = [Source.of(h) for h in draft.sources]

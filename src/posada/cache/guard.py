@@ -148,12 +148,12 @@ class Signature:
     names: frozenset[str]
 
 
-def signature(question: str) -> Signature:
-    """The guard's view of a question."""
+def signature(question: str, *, language: str | None = None) -> Signature:
+    """The guard's view of a question (in `language`, detected unless given)."""
     folded = fold(question)
     names = frozenset(fold(n) for n in _NAME.findall(question) if fold(n) not in _GENERIC_NAMES)
     return Signature(
-        language=detect_language(question),
+        language=language or detect_language(question),
         intents=frozenset(name for name, pattern in _INTENTS.items() if pattern.search(folded)),
         sides=_sides(folded),
         numbers=frozenset(n.replace(",", ".") for n in _NUMBER.findall(question)),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from posada.cache.guard import conflicts, rests_on, signature
+from posada.cache.guard import Signature, conflicts, rests_on, signature
 from posada.db.pool import AsyncConn
 from posada.knowledge.retrieval import Hit
 from posada.providers.types import Vectors
@@ -151,11 +151,13 @@ def pick_cached(
     min_similarity: float,
     evidence_within: int,
     max_evidence_drop: float,
+    asked: Signature | None = None,
 ) -> Candidate | None:
-    """The cached answer that answers this very question, if one does."""
+    """The cached answer that answers this very question (`asked`: its signature, when
+    already known), if one does."""
     if not chunks:
         return None  # no evidence to agree on
-    asked = signature(question)
+    asked = asked or signature(question)
     for hit in candidates:
         if hit.similarity < min_similarity:
             break  # nearest first
