@@ -46,3 +46,36 @@ def test_environment_variables_use_the_posada_prefix(monkeypatch: pytest.MonkeyP
 def test_openai_embeddings_need_a_key() -> None:
     with pytest.raises(ValidationError, match="POSADA_OPENAI_API_KEY"):
         Settings(_env_file=None, embedding_provider="openai")
+
+
+def test_an_llm_tier_is_a_group_read_from_its_flat_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """POSADA_LLM_SMALL_MODEL and the like fill `llm_small`; what is not set keeps the
+    tier's own default (not the other tier's), from the environment, `.env` or code."""
+    monkeypatch.setenv("POSADA_LLM_SMALL_MODEL", "tiny-model")
+    monkeypatch.setenv("POSADA_LLM_LARGE_PRICE_OUT", "12.5")
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("POSADA_LLM_LARGE_PROVIDER=anthropic\nPOSADA_LLM_LARGE_API_KEY=sk-x\n")
+    settings = Settings(_env_file=dotenv)
+    assert settings.tier("small").model == "tiny-model"
+    assert settings.llm_small.price_in == 0.15  # the small tier's default
+    large = settings.tier("large")
+    assert (large.model, large.provider, large.price_in, large.price_out) == (
+        "gpt-4o", "anthropic", 2.50, 12.5,
+    )  # fmt: skip
+    assert large.api_key is not None
+    assert large.api_key.get_secret_value() == "sk-x"
+    flat = Settings(_env_file=None, llm_large_model="big", llm_small_price_in=0.5)
+    assert (flat.llm_large.model, flat.llm_small.price_in) == ("big", 0.5)
+    assert Settings(_env_file=None, **flat.model_dump()).llm_large == flat.llm_large
+
+
+def test_a_misspelt_or_wrong_tier_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSADA_LLM_SMALL_PRICE_IN", "cheap")
+    with pytest.raises(ValidationError, match=r"llm_small\.price_in"):
+        Settings(_env_file=None)
+    monkeypatch.delenv("POSADA_LLM_SMALL_PRICE_IN")
+    monkeypatch.setenv("POSADA_LLM_LARGE_MODLE", "gpt-x")
+    with pytest.raises(ValidationError, match=r"llm_large\.modle"):
+        Settings(_env_file=None)

@@ -8,9 +8,9 @@ import secrets
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from posada.core.errors import ConfigurationError
@@ -55,11 +55,43 @@ BASELINE: dict[str, object] = {
 }
 
 
+class TierSettings(BaseModel):
+    """One LLM tier: `POSADA_LLM_SMALL_*` or `POSADA_LLM_LARGE_*` (`settings.llm_small`).
+
+    An unset `base_url` or `api_key` falls back to POSADA_LLM_BASE_URL / POSADA_LLM_API_KEY.
+    Prices are USD per million input / output tokens.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Literal["openai", "anthropic"] = "openai"
+    model: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    price_in: float = Field(ge=0)
+    price_out: float = Field(ge=0)
+
+
+# Each tier's defaults, which a tier's variables refine one by one.
+TIER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "llm_small": {"model": "gpt-4o-mini", "price_in": 0.15, "price_out": 0.60},
+    "llm_large": {"model": "gpt-4o", "price_in": 2.50, "price_out": 10.0},
+}
+
+
 class Settings(BaseSettings):
     """Everything posada can be told; defaults serve the embedded demo on one machine."""
 
+    # The groups (an LLM tier) read their fields from POSADA_<GROUP>_<FIELD>: the nested
+    # delimiter is the underscore, split once after the group's name, so that the nested
+    # names are the flat ones operators already set (POSADA_LLM_SMALL_MODEL).
     model_config = SettingsConfigDict(
-        env_prefix="POSADA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="POSADA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
     )
 
     env: Literal["dev", "prod"] = "dev"
@@ -122,22 +154,12 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
 
     # LLMs. POSADA_LLM_BASE_URL (+ POSADA_LLM_API_KEY) points both tiers at one
-    # OpenAI-compatible endpoint; POSADA_LLM_SMALL_* / POSADA_LLM_LARGE_* refine a tier.
-    # Prices are USD per million input / output tokens. No endpoint and no key: extractive.
+    # OpenAI-compatible endpoint; POSADA_LLM_SMALL_* / POSADA_LLM_LARGE_* refine a tier
+    # (TierSettings). No endpoint and no key: extractive.
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
-    llm_small_provider: Literal["openai", "anthropic"] = "openai"
-    llm_small_model: str = "gpt-4o-mini"
-    llm_small_base_url: str | None = None
-    llm_small_api_key: SecretStr | None = None
-    llm_small_price_in: float = Field(default=0.15, ge=0)
-    llm_small_price_out: float = Field(default=0.60, ge=0)
-    llm_large_provider: Literal["openai", "anthropic"] = "openai"
-    llm_large_model: str = "gpt-4o"
-    llm_large_base_url: str | None = None
-    llm_large_api_key: SecretStr | None = None
-    llm_large_price_in: float = Field(default=2.50, ge=0)
-    llm_large_price_out: float = Field(default=10.0, ge=0)
+    llm_small: TierSettings = TierSettings(**TIER_DEFAULTS["llm_small"])
+    llm_large: TierSettings = TierSettings(**TIER_DEFAULTS["llm_large"])
     llm_timeout_s: float = Field(default=20.0, gt=0, description="one request to one model")
     llm_total_timeout_s: float = Field(default=30.0, gt=0, description="all fallbacks together")
     llm_max_output_tokens: int = Field(default=400, ge=16)
@@ -267,6 +289,29 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_tiers(cls, data: Any) -> Any:
+        """Each tier from its defaults and what was given, as a group (`llm_small={...}`)
+        or flat (`llm_small_model=...`, as code and tests may pass it)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for group, defaults in TIER_DEFAULTS.items():
+            given = data.get(group, {})
+            if isinstance(given, TierSettings):
+                continue
+            values = {**defaults, **dict(given)}
+            for name in TierSettings.model_fields:
+                if f"{group}_{name}" in data:
+                    values[name] = data.pop(f"{group}_{name}")
+            data[group] = values
+        return data
+
+    def tier(self, name: Literal["small", "large"]) -> TierSettings:
+        """The settings of one LLM tier."""
+        return self.llm_small if name == "small" else self.llm_large
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

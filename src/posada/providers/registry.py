@@ -19,18 +19,18 @@ def build_chat_models(
     models: dict[Tier, ChatModel] = {}
     tiers: tuple[Tier, Tier] = ("small", "large")
     for tier in tiers:
-        base_url = getattr(settings, f"llm_{tier}_base_url") or settings.llm_base_url
-        key = getattr(settings, f"llm_{tier}_api_key") or settings.llm_api_key
+        own = settings.tier(tier)
+        base_url = own.base_url or settings.llm_base_url
+        key = own.api_key or settings.llm_api_key
         if base_url is None and key is None:
             continue
-        provider = getattr(settings, f"llm_{tier}_provider")
-        kind = AnthropicChatModel if provider == "anthropic" else OpenAIChatModel
+        kind = AnthropicChatModel if own.provider == "anthropic" else OpenAIChatModel
         models[tier] = kind(
-            model=getattr(settings, f"llm_{tier}_model"),
+            model=own.model,
             api_key=key.get_secret_value() if key is not None else None,
             base_url=base_url,
-            price_in=getattr(settings, f"llm_{tier}_price_in"),
-            price_out=getattr(settings, f"llm_{tier}_price_out"),
+            price_in=own.price_in,
+            price_out=own.price_out,
             http_client=http_client,
             streaming=settings.llm_streaming,
         )
