@@ -44,7 +44,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from posada.answers.extractive import NO_INFORMATION, is_relevant
+from posada.answers.extractive import NO_INFORMATION, Thresholds, is_relevant
 from posada.answers.pipeline import answer_question
 from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
@@ -440,7 +440,9 @@ def diagnose(o: Outcome, served: Retrieved, settings: Settings) -> str:
     right = served.chunks[rank - 1] if rank is not None else None
     right_s = f"#{rank} sim={right.similarity:.2f} cov={right.coverage:.2f}" if right else ""
     language = detect_language(o.q.question)
-    relevant = [h for h in served.chunks if is_relevant(h, settings, language=language)]
+    relevant = [
+        h for h in served.chunks if is_relevant(h, Thresholds.of(settings), language=language)
+    ]
     relevant_rank = first_rank(relevant, o.q.expect)
     if is_no_information(o.answer):
         if right is not None:

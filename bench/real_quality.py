@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from posada.answers.extractive import NO_INFORMATION, is_relevant
+from posada.answers.extractive import NO_INFORMATION, Thresholds, is_relevant
 from posada.answers.pipeline import answer_question
 from posada.answers.prompt import build_prompt
 from posada.answers.turn import fusion_weights
@@ -249,7 +249,9 @@ async def measure_answers(
                 found[mode] = got.chunks + got.faqs
                 if mode == "fused":
                     relevant = [
-                        h for h in got.chunks if is_relevant(h, settings, language=language)
+                        h
+                        for h in got.chunks
+                        if is_relevant(h, Thresholds.of(settings), language=language)
                     ][:PASSAGES]
                     # What the prompt's token budget lets through, as the pipeline builds it.
                     found["sent"] = build_prompt(

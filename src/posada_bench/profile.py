@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from posada.answers.extractive import respond
+from posada.answers.extractive import Thresholds, respond
 from posada.answers.models import Source
 from posada.answers.routing import retrieval_text
 from posada.answers.turn import fusion_weights
@@ -143,7 +143,7 @@ async def guest_visit(
                 candidates=settings.retrieval_candidates,
                 weights=fusion_weights(question, settings),
             )
-        draft = respond(question, retrieved, settings)
+        draft = respond(question, retrieved, Thresholds.of(settings))
         with capture.calling(record_answer, f"{draft.layer} answer: {question}"):
             await record_answer(
                 conn,

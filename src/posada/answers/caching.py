@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from posada.answers.lookup import Lookup
 from posada.answers.routing import is_follow_up
-from posada.cache.answers import CachedAnswer, normalize_question
+from posada.cache.answers import CachedAnswer, ExactCache, normalize_question
 from posada.cache.guard import is_reusable
 from posada.cache.semantic import CacheEntry
 from posada.knowledge.retrieval import Visibility
 from posada.providers.types import Vectors
-from posada.runtime import Runtime
+from posada.runtime import Caches
 
 # Answers worth keeping, by the layer that made them.
 EXACT_LAYERS = ("llm", "extractive", "faq")
@@ -41,9 +41,8 @@ def reuse_of(question: str, *, follow_up: bool | None = None) -> Reuse:
     return Reuse(is_reusable(question) and not later, normalize_question(question))
 
 
-async def find_exact(runtime: Runtime, visibility: Visibility, reuse: Reuse) -> CachedAnswer | None:
+async def find_exact(caches: Caches, visibility: Visibility, reuse: Reuse) -> CachedAnswer | None:
     """The exact cache's answer for this guest's question, if any."""
-    caches = runtime.caches
     version = await caches.versions.get(visibility.tenant_id)
     return await caches.answers.get(
         tenant_id=visibility.tenant_id,
@@ -59,7 +58,7 @@ def scope_of(scopes: Sequence[str], visibility: Visibility) -> int | None:
 
 
 async def keep_exact(
-    runtime: Runtime,
+    cache: ExactCache,
     *,
     visibility: Visibility,
     reuse: Reuse,
@@ -68,7 +67,7 @@ async def keep_exact(
     answer: CachedAnswer,
 ) -> None:
     """Keep an answer in the exact cache, for its unit or the hotel."""
-    await runtime.caches.answers.put(
+    await cache.put(
         tenant_id=visibility.tenant_id,
         version=version,
         unit_id=scope_of(scopes, visibility),

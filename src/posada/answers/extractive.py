@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from posada.answers.excerpt import evidence, excerpt
 from posada.answers.phrases import PHRASES
@@ -25,9 +25,30 @@ class Draft:
     sources: list[Hit]
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """What an offline answer needs: when a passage is relevant, when an FAQ entry answers,
+    how well a line must answer. Taken from `Settings` (same names) once per question."""
+
+    min_similarity: float
+    min_similarity_es: float
+    min_coverage: float
+    faq_min_coverage: float
+    faq_min_similarity: float
+    faq_reuse_min_similarity: float
+    reuse_evidence_within: int
+    reuse_max_evidence_drop: float
+    extractive_min_evidence: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Thresholds:
+        """The thresholds `settings` sets (calibrated for the embedding model)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+
 def pick_faq(
     faqs: list[Hit],
-    settings: Settings,
+    thresholds: Thresholds,
     *,
     question: str = "",
     chunks: list[Hit] | None = None,
@@ -46,22 +67,22 @@ def pick_faq(
         asked = signature(question)
     for hit in faqs:
         if (
-            hit.question_coverage >= settings.faq_min_coverage
+            hit.question_coverage >= thresholds.faq_min_coverage
             and hit.coverage > 0.5  # most of what the guest asks is in the entry's question
-            and hit.similarity >= settings.faq_min_similarity
+            and hit.similarity >= thresholds.faq_min_similarity
         ):
             return hit
         if (
             asked is not None
-            and hit.similarity >= settings.faq_reuse_min_similarity
+            and hit.similarity >= thresholds.faq_reuse_min_similarity
             # Same language (the guard), so words can be compared: an entry about "the
             # lobby Wi-Fi" must not answer "the wifi password" for lack of one word.
             and hit.question_coverage >= 0.5
             and rests_on(
                 hit,
                 chunks or [],
-                within=settings.reuse_evidence_within,
-                max_drop=settings.reuse_max_evidence_drop,
+                within=thresholds.reuse_evidence_within,
+                max_drop=thresholds.reuse_max_evidence_drop,
             )
             and not conflicts(asked, signature(hit.question or ""))
         ):
@@ -69,16 +90,16 @@ def pick_faq(
     return None
 
 
-def is_relevant(hit: Hit, settings: Settings, *, language: str) -> bool:
+def is_relevant(hit: Hit, thresholds: Thresholds, *, language: str) -> bool:
     """Whether a passage is near enough to the question to be worth showing."""
-    bar = settings.min_similarity_es if language == "es" else settings.min_similarity
-    return hit.similarity >= bar or hit.coverage >= settings.min_coverage
+    bar = thresholds.min_similarity_es if language == "es" else thresholds.min_similarity
+    return hit.similarity >= bar or hit.coverage >= thresholds.min_coverage
 
 
 def respond(
     question: str,
     retrieved: Retrieved,
-    settings: Settings,
+    thresholds: Thresholds,
     *,
     language: Language | None = None,
     asked: Signature | None = None,
@@ -90,16 +111,16 @@ def respond(
     signature (`asked`) are found here unless given.
     """
     faq = pick_faq(
-        retrieved.faqs, settings, question=question, chunks=retrieved.chunks, asked=asked
+        retrieved.faqs, thresholds, question=question, chunks=retrieved.chunks, asked=asked
     )
     if faq is not None:
         text = faq.text if len(faq.text) <= MAX_PASSAGE_CHARS else excerpt(question, faq.text)
         return Draft(text, "faq", [faq])
     language = language or detect_language(question)
-    relevant = [hit for hit in retrieved.chunks if is_relevant(hit, settings, language=language)]
+    relevant = [hit for hit in retrieved.chunks if is_relevant(hit, thresholds, language=language)]
     # The best-ranked of the first relevant passages with a line that answers; none has one
     # (no word of the question, no value of the kind asked): better say so than guess.
-    enough = settings.extractive_min_evidence
+    enough = thresholds.extractive_min_evidence
     scored = [(h, evidence(question, h.text, h.heading)) for h in relevant[:3]]
     answering = [(h, e) for h, e in scored if e >= enough]
     if not answering:

@@ -60,10 +60,12 @@ async def answer_events(
     steps, timer = turn.steps, turn.timer
     if runtime.settings.answer_cache and turn.reuse.allowed:
         with timer.stage("exact_cache"):
-            cached = await find_exact(runtime, visibility, turn.reuse)
+            cached = await find_exact(runtime.caches, visibility, turn.reuse)
         observe.record_cache("exact", hit=cached is not None)
         if cached is not None:
-            exact = serve_exact(runtime, steps, timer, guest, conversation_id, question, cached)
+            exact = serve_exact(
+                runtime.pool, steps, timer, guest, conversation_id, question, cached
+            )
             async for event in exact:
                 yield event
             return
@@ -71,9 +73,10 @@ async def answer_events(
     retrieved = await look_up(turn)
     reused = semantic_hit(turn, retrieved)
     if reused is not None:
+        exact_cache = runtime.caches.answers if runtime.settings.answer_cache else None
         events = serve_semantic(
-            runtime, steps, timer, guest, visibility, turn.reuse, turn.conversation_id,
-            retrieved, reused,
+            runtime.pool, exact_cache, steps, timer, guest, visibility, turn.reuse,
+            turn.conversation_id, retrieved, reused,
         )  # fmt: skip
         async for event in events:
             yield event
@@ -102,8 +105,8 @@ async def _write(
         with turn.timer.stage("generate"):
             if passages is not None:
                 llm = serve_llm(
-                    turn.runtime, answer, draft, turn.question, passages, turn.history,
-                    turn.hotel, turn.language,
+                    turn.settings, turn.runtime.chat_models, answer, draft, turn.question,
+                    passages, turn.history, turn.hotel, turn.language,
                 )  # fmt: skip
                 async with aclosing(llm) as events:
                     async for event in events:
@@ -118,7 +121,7 @@ async def _write(
         if turn.guest is not None and turn.conversation_id is not None:
             answer.incomplete = True
             timings = dict(turn.timer.stages)
-            left = store_left(turn.runtime, turn.steps, turn.guest, answer, timings)
+            left = store_left(turn.runtime.pool, turn.steps, turn.guest, answer, timings)
             task = asyncio.ensure_future(left)
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)

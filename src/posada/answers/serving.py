@@ -18,17 +18,18 @@ from posada.answers.models import Answer, Done, Meta, PipelineEvent, Source
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier
 from posada.answers.steps import Steps
-from posada.cache.answers import CachedAnswer
+from posada.cache.answers import CachedAnswer, ExactCache
 from posada.cache.semantic import CacheEntry, Candidate, count_hit
 from posada.core import context as observe
+from posada.core.config import Settings
 from posada.core.context import RequestStats
 from posada.core.language import Language
+from posada.db.pool import Pool
 from posada.guests.conversations import record_exchange
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
-from posada.providers.llm import ChatMessage, Delta, cost_usd
+from posada.providers.llm import ChatMessage, ChatModel, Delta, cost_usd
 from posada.providers.registry import Tier, fallback_order
-from posada.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def cacheable(answer: Answer) -> CachedAnswer | None:
 
 
 async def serve_exact(
-    runtime: Runtime,
+    pool: Pool,
     steps: Steps,
     timer: RequestStats,
     guest: GuestClaims | None,
@@ -55,7 +56,7 @@ async def serve_exact(
     answer = Answer(cached.text, "exact", sources, conversation_id=conversation_id)
     if guest is not None:
         with timer.stage("store"):
-            async with runtime.pool.connection() as conn:
+            async with pool.connection() as conn:
                 answer.conversation_id = await record_exchange(
                     conn,
                     guest=guest,
@@ -74,7 +75,8 @@ async def serve_exact(
 
 
 async def serve_semantic(
-    runtime: Runtime,
+    pool: Pool,
+    exact: ExactCache | None,
     steps: Steps,
     timer: RequestStats,
     guest: GuestClaims | None,
@@ -85,21 +87,21 @@ async def serve_semantic(
     reused: Candidate,
 ) -> AsyncGenerator[PipelineEvent, None]:
     """A semantic-cache hit: the cached answer, stored as this conversation's, and kept in
-    the exact cache under this wording too."""
+    the `exact` cache (None: it is off) under this wording too."""
     sources = [Source(**s) for s in reused.sources]
     answer = Answer(reused.answer, "semantic", sources, conversation_id=conversation_id)
     yield Meta(conversation_id, "semantic", None)
     yield Delta(reused.answer)
     with timer.stage("store"):
         if guest is not None and conversation_id is not None:
-            await store(runtime, steps, guest, answer, dict(timer.stages), hit=reused.id)
+            await store(pool, steps, guest, answer, dict(timer.stages), hit=reused.id)
         else:
-            async with runtime.pool.connection() as conn:
+            async with pool.connection() as conn:
                 await count_hit(conn, tenant_id=visibility.tenant_id, entry_id=reused.id)
-        if runtime.settings.answer_cache and retrieved.version is not None:
+        if exact is not None and retrieved.version is not None:
             kept = CachedAnswer(reused.answer, reused.layer, reused.model, reused.sources)
             await keep_exact(
-                runtime,
+                exact,
                 visibility=visibility,
                 reuse=reuse,
                 version=retrieved.version,
@@ -111,7 +113,8 @@ async def serve_semantic(
 
 
 async def serve_llm(
-    runtime: Runtime,
+    settings: Settings,
+    chat_models: dict[Tier, ChatModel],
     answer: Answer,
     draft: Draft,
     question: str,
@@ -120,7 +123,6 @@ async def serve_llm(
     hotel: str,
     language: Language,
 ) -> AsyncGenerator[PipelineEvent, None]:
-    settings = runtime.settings
     prompt = build_prompt(
         hotel=hotel,
         question=question,
@@ -131,7 +133,7 @@ async def serve_llm(
     )
     answer.prompt_tokens = prompt.tokens
     tier: Tier = "large" if settings.tier_routing == "large" else choose_tier(question)
-    models = fallback_order(runtime.chat_models, tier)
+    models = fallback_order(chat_models, tier)
     generation = generate(
         models,
         prompt.messages,
@@ -168,7 +170,7 @@ async def serve_llm(
 
 
 async def store(
-    runtime: Runtime,
+    pool: Pool,
     steps: Steps,
     guest: GuestClaims,
     answer: Answer,
@@ -180,7 +182,7 @@ async def store(
     """Store the answer (and the cache entry it makes, or the reuse it was); some steps
     also say how many messages there are now."""
     assert answer.conversation_id is not None
-    async with runtime.pool.connection() as conn:
+    async with pool.connection() as conn:
         return await steps.store_answer(
             conn,
             tenant_id=guest.tenant_id,
@@ -200,11 +202,11 @@ async def store(
 
 
 async def store_left(
-    runtime: Runtime, steps: Steps, guest: GuestClaims, answer: Answer, timings: dict[str, float]
+    pool: Pool, steps: Steps, guest: GuestClaims, answer: Answer, timings: dict[str, float]
 ) -> None:
     """Store an answer the guest left; nobody is waiting, so a failure is only logged."""
     try:
-        await store(runtime, steps, guest, answer, timings)
+        await store(pool, steps, guest, answer, timings)
     except Exception:
         log.exception(
             "could not keep the interrupted answer of conversation %s", answer.conversation_id

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from posada.answers.caching import Reuse, keep_exact, reuse_of, semantic_entry
-from posada.answers.extractive import Draft, is_relevant, respond
+from posada.answers.extractive import Draft, Thresholds, is_relevant, respond
 from posada.answers.lookup import Lookup
 from posada.answers.models import Answer, Source
 from posada.answers.routing import is_follow_up, retrieval_text
@@ -72,6 +72,11 @@ class Turn:
     @property
     def settings(self) -> Settings:
         return self.runtime.settings
+
+    @cached_property
+    def thresholds(self) -> Thresholds:
+        """What the offline answer needs, from the settings."""
+        return Thresholds.of(self.settings)
 
     @property
     def semantic(self) -> bool:
@@ -177,13 +182,14 @@ def draft(turn: Turn, retrieved: Lookup) -> tuple[Answer, Draft, list[Hit]]:
         # would answer the earlier question, not this one.
         retrieved = retrieved.without_faqs()
     draft = respond(
-        turn.question, retrieved, settings, language=turn.language, asked=turn.signature
+        turn.question, retrieved, turn.thresholds, language=turn.language, asked=turn.signature
     )
     if settings.faq_answers:
         observe.record_cache("faq", hit=draft.layer == "faq")
     sources = [Source.of(h) for h in draft.sources]
     answer = Answer("", draft.layer, sources, conversation_id=turn.conversation_id)
-    relevant = [h for h in retrieved.chunks if is_relevant(h, settings, language=turn.language)]
+    bars, language = turn.thresholds, turn.language
+    relevant = [h for h in retrieved.chunks if is_relevant(h, bars, language=language)]
     return answer, draft, turn.steps.passages(retrieved, relevant)
 
 
@@ -209,13 +215,13 @@ async def keep(turn: Turn, answer: Answer, retrieved: Lookup) -> None:
         count = None
         if turn.guest is not None and turn.conversation_id is not None:
             timings = dict(turn.timer.stages)
-            count = await store(runtime, turn.steps, turn.guest, answer, timings, entry=entry)
+            count = await store(runtime.pool, turn.steps, turn.guest, answer, timings, entry=entry)
         elif entry is not None:
             async with runtime.pool.connection() as conn:
                 await store_entry(conn, entry=entry)
         if kept is not None and settings.answer_cache and version is not None:
             await keep_exact(
-                runtime,
+                runtime.caches.answers,
                 visibility=turn.visibility,
                 reuse=turn.reuse,
                 version=version,

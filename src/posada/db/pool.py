@@ -19,6 +19,8 @@ from posada.db.counting import CountingConnection
 from posada.db.embedded import start_embedded
 
 AsyncConn = psycopg.AsyncConnection[TupleRow]
+# The pool every part shares (the runtime opens it).
+Pool = AsyncConnectionPool[AsyncConn]
 
 
 def resolve_database_url(settings: Settings) -> str:
