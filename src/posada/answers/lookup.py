@@ -11,7 +11,7 @@ with passages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Unpack
 
 from posada.cache.semantic import CANDIDATE_ROWS, CANDIDATES, Candidate, read_candidates
 from posada.db.pool import AsyncConn
@@ -19,6 +19,7 @@ from posada.knowledge.retrieval import (
     HIT_COLUMNS,
     ROWS,
     SEARCH,
+    Ranking,
     Retrieved,
     Visibility,
     named,
@@ -66,11 +67,11 @@ async def lookup(
     embedding: Vectors,
     cache: bool,
     language: str,
-    **search: Any,
+    **ranking: Unpack[Ranking],
 ) -> Lookup:
     """Chunks, FAQ candidates and (when `cache`) cached answers in `language`, in one
-    statement. `search` takes `knowledge.retrieval.retrieve`'s ranking options."""
-    params = search_params(visibility=visibility, text=text, embedding=embedding, **search)
+    statement, ranked as `knowledge.retrieval.retrieve` ranks."""
+    params = search_params(visibility=visibility, text=text, embedding=embedding, **ranking)
     params |= {"cache": cache, "language": language}
     cur = await conn.execute(_SQL, params)
     rows = named(cur.description, await cur.fetchall())

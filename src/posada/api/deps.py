@@ -9,7 +9,8 @@ hit's time besides its one round trip).
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,6 +27,7 @@ from posada.observe.window import RequestWindow
 from posada.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
+T = TypeVar("T")
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -56,40 +58,23 @@ async def get_client_address(request: Request) -> str:
 ClientAddressDep = Annotated[str, Depends(get_client_address)]
 
 
-async def get_login_throttle(request: Request) -> LoginThrottle:
-    """The login throttle the app installed with its runtime."""
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
+def _part(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency returning the part `create_app` keeps as `app.state.<name>`."""
+
+    async def get(request: Request) -> T:
+        part: T = getattr(request.app.state, name)
+        return part
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
-LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
-
-
-async def get_window(request: Request) -> RequestWindow:
-    """This process's window of recent requests."""
-    window: RequestWindow = request.app.state.window
-    return window
-
-
-WindowDep = Annotated[RequestWindow, Depends(get_window)]
-
-
-async def get_metrics(request: Request) -> Metrics:
-    """This process's Prometheus metrics."""
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-
-
-async def get_exposure(request: Request) -> Exposure:
-    """Who sees how an answer was made, by the app's own settings."""
-    exposure: Exposure = request.app.state.exposure
-    return exposure
-
-
-ExposureDep = Annotated[Exposure, Depends(get_exposure)]
+# The parts the app installs with its runtime: the login throttle, this process's window
+# of recent requests and its Prometheus metrics, and who sees how an answer was made.
+LoginThrottleDep = Annotated[LoginThrottle, Depends(_part("login_throttle", LoginThrottle))]
+WindowDep = Annotated[RequestWindow, Depends(_part("window", RequestWindow))]
+MetricsDep = Annotated[Metrics, Depends(_part("metrics", Metrics))]
+ExposureDep = Annotated[Exposure, Depends(_part("exposure", Exposure))]
 
 
 async def get_timings_visible(request: Request, exposure: ExposureDep) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 
@@ -198,31 +198,36 @@ faq_candidates AS (SELECT DISTINCT unnest(%(faq_ids)s::bigint[]) AS id)
 {ROWS}"""
 
 
+class Ranking(TypedDict, total=False):
+    """How a search ranks, each optional: `k` chunks from `candidates` per side, `faq_k` FAQ
+    candidates per side, the fusion's `weights` (vector, full-text) and `rrf_k`, and whether
+    the full-text side adds the glossary's translations of the question's words."""
+
+    k: int
+    candidates: int
+    faq_k: int
+    weights: tuple[float, float]
+    glossary: bool
+    rrf_k: float
+
+
 def search_params(
-    *,
-    visibility: Visibility,
-    text: str,
-    embedding: Vectors,
-    k: int = 5,
-    candidates: int = 40,
-    faq_k: int = 3,
-    weights: tuple[float, float] = (1.0, 1.0),
-    glossary: bool = True,
-    rrf_k: float = RRF_K,
+    *, visibility: Visibility, text: str, embedding: Vectors, **ranking: Unpack[Ranking]
 ) -> dict[str, Any]:
-    """The parameters `SEARCH` and `ROWS` read (see `retrieve` for what each means)."""
+    """The parameters `SEARCH` and `ROWS` read."""
+    weights = ranking.get("weights", (1.0, 1.0))
     return {
         "tenant": visibility.tenant_id,
         "unit": visibility.unit_id,
         "text": text,
-        "also": translations(text) if glossary else "",
+        "also": translations(text) if ranking.get("glossary", True) else "",
         "emb": np.asarray(embedding, dtype=np.float32),
-        "candidates": candidates,
-        "k": k,
-        "faq_k": faq_k,
+        "candidates": ranking.get("candidates", 40),
+        "k": ranking.get("k", 5),
+        "faq_k": ranking.get("faq_k", 3),
         "w_vec": weights[0],
         "w_fts": weights[1],
-        "rrf_k": float(rrf_k),
+        "rrf_k": float(ranking.get("rrf_k", RRF_K)),
     }
 
 
@@ -252,32 +257,16 @@ async def retrieve(
     visibility: Visibility,
     text: str,
     embedding: Vectors,
-    k: int = 5,
-    candidates: int = 40,
-    faq_k: int = 3,
-    weights: tuple[float, float] = (1.0, 1.0),
     sequential: bool = False,
-    glossary: bool = True,
-    rrf_k: float = RRF_K,
+    **ranking: Unpack[Ranking],
 ) -> Retrieved:
     """Top-k chunks and FAQ candidates this guest may see, in one statement.
 
-    `weights` (vector, full-text) scale each side of the fusion; (1, 0) or (0, 1) measure
-    one side alone. `sequential` runs the searches as separate statements, one after
-    another (the benchmark's baseline); the rows are the same. `glossary` adds the
-    glossary's translations of the question's words to the full-text side.
+    `ranking`'s `weights` (vector, full-text) scale each side of the fusion; (1, 0) or
+    (0, 1) measure one side alone. `sequential` runs the searches as separate statements,
+    one after another (the benchmark's baseline); the rows are the same.
     """
-    params = search_params(
-        visibility=visibility,
-        text=text,
-        embedding=embedding,
-        k=k,
-        candidates=candidates,
-        faq_k=faq_k,
-        weights=weights,
-        glossary=glossary,
-        rrf_k=rrf_k,
-    )
+    params = search_params(visibility=visibility, text=text, embedding=embedding, **ranking)
     if sequential:
         params.update(await _search_one_by_one(conn, params))
         cur = await conn.execute(_SEQUENTIAL_ROWS, params)
