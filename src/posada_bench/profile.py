@@ -20,12 +20,14 @@ from typing import Any
 import psycopg
 
 from posada.answers.extractive import Thresholds, respond
+from posada.answers.lookup import lookup
 from posada.answers.models import Source
 from posada.answers.routing import retrieval_text
 from posada.answers.turn import fusion_weights
 from posada.api.routes import conversations as conversation_routes
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError, NotFound, Unavailable
+from posada.core.language import detect_language
 from posada.db.pool import AsyncConn, open_pool
 from posada.guests.conversations import (
     list_conversations,
@@ -35,7 +37,7 @@ from posada.guests.conversations import (
 )
 from posada.guests.service import log_in
 from posada.guests.tokens import GuestClaims
-from posada.knowledge.retrieval import Visibility, retrieve
+from posada.knowledge.retrieval import Visibility
 from posada.providers.types import Embedder
 from posada.tenants.service import get_tenant
 from posada_bench._plans import (
@@ -133,12 +135,14 @@ async def guest_visit(
         conversation = recorded.conversation_id
         search = retrieval_text(question, recorded.history)
         embedding = (await embedder.embed_batch([search]))[0]
-        with capture.calling(retrieve, question):
-            retrieved = await retrieve(
+        with capture.calling(lookup, question):
+            retrieved = await lookup(
                 conn,
                 visibility=Visibility(tenant.id, guest.unit_id),
                 text=search,
                 embedding=embedding,
+                cache=settings.semantic_cache,
+                language=detect_language(question),
                 k=settings.retrieval_k,
                 candidates=settings.retrieval_candidates,
                 weights=fusion_weights(question, settings),

@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from posada.answers.lookup import lookup
 from posada.db.pool import AsyncConn
 from posada.demo import DEMO_SLUG
 from posada.guests.conversations import (
@@ -23,7 +24,6 @@ from posada.guests.conversations import (
     record_guest_message,
 )
 from posada.guests.service import log_in
-from posada.knowledge.retrieval import retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import get_tenant
 from posada_bench._plans import Capture, capture_plans, function_name, plan_flags, walk
@@ -36,7 +36,7 @@ HOT = {
         get_tenant,
         log_in,
         record_guest_message,
-        retrieve,
+        lookup,
         record_answer,
         list_conversations,
         list_messages,
@@ -73,7 +73,7 @@ async def test_every_hot_function_is_explained_and_nothing_stays_written(
     assert await _count(runtime) == before
 
     assert {s.function for s in profile.statements} == HOT
-    per_question = (function_name(f) for f in (record_guest_message, retrieve, record_answer))
+    per_question = (function_name(f) for f in (record_guest_message, lookup, record_answer))
     for name in per_question:
         assert sum(s.function == name for s in profile.statements) == len(QUESTIONS)
     for statement in profile.statements:
