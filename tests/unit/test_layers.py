@@ -28,6 +28,7 @@ LAYERS = (
     "cache",  # exact, semantic and embedding caches, knowledge versions, the reuse guard
     "limits",  # token buckets and attempt throttles
     "guests",  # tokens, logins, conversations
+    "staff",  # the hotel's staff: accounts, roles, sessions, their login throttle
     "observe",  # request window, Prometheus, usage ledger, audits
     "runtime",  # builds the parts
     "answers",  # the answering pipeline

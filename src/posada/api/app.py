@@ -27,6 +27,7 @@ from posada.api.routes.health import router as health_router
 from posada.api.routes.login import router as guests_router
 from posada.api.routes.performance import router as observe_router
 from posada.api.routes.public import router as tenants_router
+from posada.api.routes.staff import router as staff_router
 from posada.api.surface import SecurityHeadersMiddleware
 from posada.api.warm import warm_embeddings
 from posada.core.config import Settings
@@ -40,6 +41,7 @@ from posada.observe.staff import Exposure
 from posada.observe.watch import load_budgets, watch
 from posada.observe.window import RequestWindow
 from posada.runtime import Runtime
+from posada.staff.throttle import StaffLoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,7 @@ def _install_routes(app: FastAPI) -> None:
         conversations_router,
         tenants_router,
         observe_router,
+        staff_router,
     ):
         app.include_router(router)
     web = Path(__file__).parent / "web"
@@ -170,6 +173,7 @@ def _install_limits(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
     local = LocalBuckets()
     chats: Buckets = RedisBuckets(shared, fallback=local) if shared.configured else local
     app.state.login_throttle = LoginThrottle(logins, settings)
+    app.state.staff_login_throttle = StaffLoginThrottle(logins, settings)
     app.state.chat_limits = ChatLimits(chats, settings)
 
 

