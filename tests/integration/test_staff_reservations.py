@@ -170,3 +170,86 @@ async def test_a_cancelled_stay_s_guest_is_out_at_once_and_other_hotels_are_unto
 async def test_the_list_needs_a_session(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/staff/reservations")).status_code == 401
     assert (await client.post("/api/staff/reservations/1/cancel")).status_code == 401
+
+
+async def test_a_stay_is_added_changed_and_imported_with_the_import_s_checks(
+    runtime: Runtime,
+) -> None:
+    hotel = await make_hotel(runtime, [("G1", "a", "7777", 0)])
+    other = await make_hotel(runtime, [("O1", "a", "8888", 0)])
+    day = hotel.day
+    async with app_client(runtime) as guest_http, app_client(runtime) as http:
+        login = await guest_http.post("/api/guest/login", json=login_body(hotel, 0, "7777"))
+        bearer = {"Authorization": f"Bearer {login.json()['token']}"}
+        csrf = await _desk(runtime, hotel, http)
+        new = {
+            "external_ref": "N1", "unit": "B", "guest_name": "Nuevo Huésped",
+            "phone_last4": "1234", "check_in": day(-1).isoformat(),
+            "check_out": day(-3).isoformat(),
+        }  # fmt: skip
+        added = await http.post("/api/staff/reservations", json=new, headers=csrf)
+        assert added.status_code == 201, added.text
+        again = await http.post("/api/staff/reservations", json=new, headers=csrf)
+        assert again.status_code == 422
+        assert "already a stay here" in again.text
+        wrong = {**new, "external_ref": "N2", "unit": "z", "check_out": day(-1).isoformat()}
+        refused = await http.post("/api/staff/reservations", json=wrong, headers=csrf)
+        assert refused.status_code == 422
+        assert "unknown unit 'z'" in refused.text
+        assert "check_out must be after check_in" in refused.text
+
+        stays = (await http.get("/api/staff/reservations")).json()["reservations"]
+        by_ref = {r["external_ref"]: r for r in stays}
+        assert set(by_ref) == {"G1", "N1"}
+        assert (by_ref["N1"]["unit"], by_ref["N1"]["status"]) == ("b", "confirmed")
+        g1 = by_ref["G1"]["id"]
+        url = f"/api/staff/reservations/{g1}"
+        bad = await http.patch(url, json={"check_out": day(0).isoformat()}, headers=csrf)
+        assert bad.status_code == 422, "check-out on the check-in day"
+        assert (await guest_http.get("/api/guest/conversations", headers=bearer)).status_code == 200
+        renamed = await http.patch(url, json={"guest_name": "Ana Ruiz"}, headers=csrf)
+        assert renamed.status_code == 204
+        assert (await guest_http.get("/api/guest/conversations", headers=bearer)).status_code == 200
+        moved = await http.patch(url, json={"unit": "b"}, headers=csrf)
+        assert moved.status_code == 204
+        out = await guest_http.get("/api/guest/conversations", headers=bearer)
+        assert out.status_code == 401, "a stay moved to another unit logs its guest out"
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM reservations WHERE tenant_id = %s", (other.tenant.id,)
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        theirs = await http.patch(
+            f"/api/staff/reservations/{row[0]}", json={"guest_name": "X"}, headers=csrf
+        )
+        assert theirs.status_code == 404
+
+        csv = HEADER + (
+            f"I1,a,Uno,1111,{day(0)},{day(-2)},confirmed\n"
+            f"I2,nowhere,Dos,22,{day(0)},{day(-2)},confirmed\n"
+        )
+        broken = await http.post(
+            "/api/staff/reservations/import",
+            content=csv.encode(),
+            headers={**csrf, "Content-Type": "text/csv"},
+        )
+        assert broken.status_code == 422
+        assert "line 3: unknown unit 'nowhere'; phone_last4 must be exactly four digits" in (
+            broken.text
+        )
+        good = csv.splitlines()[0:2]
+        imported = await http.post(
+            "/api/staff/reservations/import",
+            content="\n".join(good).encode(),
+            headers={**csrf, "Content-Type": "text/csv"},
+        )
+        assert imported.json() == {"inserted": 1, "updated": 0}
+        refs = {
+            r["external_ref"]
+            for r in (await http.get("/api/staff/reservations")).json()["reservations"]
+        }
+        assert refs == {"G1", "N1", "I1"}, "the broken import wrote nothing"
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute("SELECT guest_name FROM reservations WHERE id = %s", (row[0],))
+        assert await cur.fetchone() == ("Guest O1",)

@@ -101,8 +101,19 @@ def _parse_rows(text: str) -> list[dict[str, str]]:
     return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
 
 
-def _validate(line: int, row: dict[str, str], units: dict[str, int]) -> tuple[object, ...]:
-    """One row as database values, or a list of what is wrong with it."""
+async def unit_ids(conn: AsyncConn, *, tenant_id: int) -> dict[str, int]:
+    """The hotel's units by slug and by name, both folded to lower case."""
+    cur = await conn.execute("SELECT slug, name, id FROM units WHERE tenant_id = %s", (tenant_id,))
+    units: dict[str, int] = {}
+    for slug, name, unit_id in await cur.fetchall():
+        units[slug.casefold()] = unit_id
+        units.setdefault(name.casefold(), unit_id)
+    return units
+
+
+def check_row(row: dict[str, str], units: dict[str, int]) -> tuple[object, ...]:
+    """One reservation (the CSV's columns, as text) as database values; InvalidInput
+    naming everything wrong with it otherwise."""
     problems = []
     if not row["external_ref"]:
         problems.append("external_ref is empty")
@@ -124,7 +135,7 @@ def _validate(line: int, row: dict[str, str], units: dict[str, int]) -> tuple[ob
     if row["status"] not in STATUSES:
         problems.append(f"status must be one of {', '.join(STATUSES)}")
     if problems:
-        raise InvalidInput(f"line {line}: {'; '.join(problems)}")
+        raise InvalidInput("; ".join(problems))
     return (
         row["external_ref"],
         unit_id,
@@ -139,19 +150,15 @@ def _validate(line: int, row: dict[str, str], units: dict[str, int]) -> tuple[ob
 async def import_reservations(conn: AsyncConn, *, tenant: Tenant, csv_text: str) -> ImportReport:
     """Upsert a CSV of reservations in one statement; any bad row writes nothing at all."""
     rows = _parse_rows(csv_text)
-    cur = await conn.execute("SELECT slug, name, id FROM units WHERE tenant_id = %s", (tenant.id,))
-    units: dict[str, int] = {}
-    for slug, name, unit_id in await cur.fetchall():
-        units[slug.casefold()] = unit_id
-        units.setdefault(name.casefold(), unit_id)
+    units = await unit_ids(conn, tenant_id=tenant.id)
     values: list[tuple[object, ...]] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         try:
-            values.append(_validate(line, row, units))
+            values.append(check_row(row, units))
         except InvalidInput as exc:
-            errors.append(exc.message)
+            errors.append(f"line {line}: {exc.message}")
         if row["external_ref"] in seen:
             errors.append(
                 f"line {line}: external_ref {row['external_ref']!r} repeats line "

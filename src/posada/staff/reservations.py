@@ -1,4 +1,5 @@
-"""The staff's reservations: a list paged by keyset, filtered, and a stay cancelled.
+"""The staff's reservations: a list paged by keyset, filtered; a stay added, changed or
+cancelled, validated as the CSV import validates a row.
 
 The list is ordered by check-in, then id, and pages by the last row seen (`after`), never
 by OFFSET: a page costs the same at the first row and the 100,000th, and rows inserted
@@ -12,7 +13,7 @@ from datetime import date, datetime
 
 from posada.core.errors import InvalidInput, NotFound
 from posada.db.pool import AsyncConn
-from posada.guests.service import STATUSES
+from posada.guests.service import RESERVATION_COLUMNS, STATUSES, check_row, unit_ids
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,53 @@ async def cancel_reservation(conn: AsyncConn, *, tenant_id: int, reservation_id:
     )
     if await cur.fetchone() is None:
         raise NotFound("no such reservation at this hotel")
+
+
+# What a change may set (the reference names the stay in the hotel's own system: fixed).
+CHANGEABLE = RESERVATION_COLUMNS[1:]
+
+
+async def add_reservation(conn: AsyncConn, *, tenant_id: int, row: dict[str, str]) -> int:
+    """Add a stay (the import's columns, as text); InvalidInput naming what is wrong, or
+    when the hotel already has a stay of that reference."""
+    values = check_row(row, await unit_ids(conn, tenant_id=tenant_id))
+    cur = await conn.execute(
+        """INSERT INTO reservations (tenant_id, external_ref, unit_id, guest_name, phone_last4,
+                                     check_in, check_out, status)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (tenant_id, external_ref) DO NOTHING RETURNING id""",
+        (tenant_id, *values),
+    )
+    row_id = await cur.fetchone()
+    if row_id is None:
+        raise InvalidInput(f"external_ref {row['external_ref']!r} is already a stay here")
+    return int(row_id[0])
+
+
+async def change_reservation(
+    conn: AsyncConn, *, tenant_id: int, reservation_id: int, changes: dict[str, str]
+) -> None:
+    """Change some of a stay's fields; the result is validated whole. A stay moved to
+    another unit, or cancelled, logs its guest out (the guest routes re-check it)."""
+    unknown = set(changes) - set(CHANGEABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+    async with conn.transaction():
+        cur = await conn.execute(
+            """SELECT r.external_ref, u.slug, r.guest_name, r.phone_last4, r.check_in::text,
+                      r.check_out::text, r.status
+               FROM reservations r JOIN units u ON u.id = r.unit_id
+               WHERE r.tenant_id = %s AND r.id = %s FOR UPDATE OF r""",
+            (tenant_id, reservation_id),
+        )
+        current = await cur.fetchone()
+        if current is None:
+            raise NotFound("no such reservation at this hotel")
+        row = dict(zip(RESERVATION_COLUMNS, (str(v) for v in current), strict=True)) | changes
+        values = check_row(row, await unit_ids(conn, tenant_id=tenant_id))
+        await conn.execute(
+            """UPDATE reservations SET unit_id = %s, guest_name = %s, phone_last4 = %s,
+                   check_in = %s, check_out = %s, status = %s, updated_at = now()
+               WHERE tenant_id = %s AND id = %s""",
+            (*values[1:], tenant_id, reservation_id),
+        )
