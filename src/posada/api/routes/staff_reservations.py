@@ -3,7 +3,7 @@ changed or cancelled; a CSV imported as the CLI imports it."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -17,6 +17,7 @@ from posada.guests.service import import_reservations
 from posada.staff.reservations import (
     Cursor,
     Filters,
+    Reservation,
     add_reservation,
     cancel_reservation,
     change_reservation,
@@ -28,25 +29,10 @@ router = APIRouter(prefix="/api/staff", tags=["staff"])
 Status = Literal["confirmed", "checked_in", "checked_out", "cancelled"]
 
 
-class ReservationOut(BaseModel):
-    """One stay."""
-
-    id: int
-    external_ref: str
-    unit: str
-    unit_name: str
-    guest_name: str
-    phone_last4: str
-    check_in: date
-    check_out: date
-    status: Status
-    updated_at: datetime
-
-
 class ReservationPage(BaseModel):
     """A page of stays by check-in; `next_after` asks for the next (null: the last page)."""
 
-    reservations: list[ReservationOut]
+    reservations: list[Reservation]
     next_after: str | None
 
 
@@ -72,7 +58,7 @@ async def staff_reservations(
             conn, tenant_id=session.member.tenant_id, filters=filters, after=cursor, limit=limit
         )
     return ReservationPage(
-        reservations=[ReservationOut(**vars(r)) for r in rows],
+        reservations=rows,
         next_after=str(following) if following else None,
     )
 
