@@ -69,6 +69,9 @@ def test_an_llm_tier_is_a_group_read_from_its_flat_names(
     flat = Settings(_env_file=None, llm_large_model="big", llm_small_price_in=0.5)
     assert (flat.llm_large.model, flat.llm_small.price_in) == ("big", 0.5)
     assert Settings(_env_file=None, **flat.model_dump()).llm_large == flat.llm_large
+    monkeypatch.setenv("POSADA_STAFF_LOGIN_BURST", "4")
+    staff = Settings(_env_file=None, staff_session_hours=2).staff  # any group, flat or not
+    assert (staff.session_hours, staff.login_burst, staff.login_free) == (2, 4, 5)
 
 
 def test_a_misspelt_or_wrong_tier_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ async def _desk(runtime: Runtime, hotel: Hotel, http: httpx.AsyncClient) -> dict
     email = f"desk@{hotel.tenant.slug}.example"
     async with runtime.pool.connection() as conn:
         await add_member(
-            conn, tenant=hotel.tenant, email=email, role="reception", password=PASSWORD,
+            conn, tenant_id=hotel.tenant.id, email=email, role="reception", password=PASSWORD,
             min_length=10,
         )  # fmt: skip
     body = {"tenant": hotel.tenant.slug, "email": email, "password": PASSWORD}

@@ -48,7 +48,7 @@ def add(
             hotel = await get_tenant(conn, slug=tenant)
             return await add_member(
                 conn,
-                tenant=hotel,
+                tenant_id=hotel.id,
                 email=email,
                 role=role,  # one of ROLES (checked above)
                 password=password,

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from posada.core.errors import ConfigurationError
@@ -270,21 +270,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _group_tiers(cls, data: Any) -> Any:
-        """Each tier from its defaults and what was given, as a group (`llm_small={...}`)
-        or flat (`llm_small_model=...`, as code and tests may pass it)."""
+    def _gather_groups(cls, data: Any) -> Any:
+        """Each group (a tier, `staff`) from its defaults and what was given, as a group
+        (`llm_small={...}`) or flat (`llm_small_model=...`, as code and tests may pass it)."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for group, defaults in TIER_DEFAULTS.items():
-            given = data.get(group, {})
-            if isinstance(given, TierSettings):
+        for group, field in cls.model_fields.items():
+            model = field.annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 continue
-            values = {**defaults, **dict(given)}
-            for name in TierSettings.model_fields:
+            given = data.get(group, {})
+            if isinstance(given, BaseModel):
+                continue
+            values = {**TIER_DEFAULTS.get(group, {}), **dict(given)}
+            for name in model.model_fields:
                 if f"{group}_{name}" in data:
                     values[name] = data.pop(f"{group}_{name}")
-            data[group] = values
+            if values or group in data:
+                data[group] = values
         return data
 
     def tier(self, name: Literal["small", "large"]) -> TierSettings:

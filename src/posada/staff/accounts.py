@@ -18,7 +18,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from posada.core.errors import InvalidInput, NotAuthorized, NotFound
 from posada.db.pool import AsyncConn
-from posada.tenants.service import Tenant
 
 Role = Literal["reception", "manager", "owner"]
 ROLES: tuple[Role, ...] = ("reception", "manager", "owner")  # least to most
@@ -53,9 +52,9 @@ def normal_email(email: str) -> str:
 
 
 async def add_member(
-    conn: AsyncConn, *, tenant: Tenant, email: str, role: Role, password: str, min_length: int
+    conn: AsyncConn, *, tenant_id: int, email: str, role: Role, password: str, min_length: int
 ) -> Member:
-    """Add a member to `tenant`'s staff; InvalidInput if the e-mail is taken there."""
+    """Add a member to the hotel's staff; InvalidInput if the e-mail is taken there."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     if len(password) < min_length:
@@ -66,13 +65,13 @@ async def add_member(
         cur = await conn.execute(
             """INSERT INTO staff (tenant_id, email, role, password_hash)
                VALUES (%s, %s, %s, %s) RETURNING id""",
-            (tenant.id, address, role, digest),
+            (tenant_id, address, role, digest),
         )
     except psycopg.errors.UniqueViolation as exc:
-        raise InvalidInput(f"{address} is already on {tenant.slug}'s staff") from exc
+        raise InvalidInput(f"{address} is already on this hotel's staff") from exc
     row = await cur.fetchone()
     assert row is not None
-    return Member(int(row[0]), tenant.id, address, role)
+    return Member(int(row[0]), tenant_id, address, role)
 
 
 async def list_members(conn: AsyncConn, *, tenant_id: int) -> list[Member]:

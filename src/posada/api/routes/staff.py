@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from posada.api.deps import ClientAddressDep, RuntimeDep, SettingsDep, part
 from posada.api.openapi import BODY, COMMON, responses
 from posada.api.staff_auth import COOKIE, OwnerDep, StaffDep
+from posada.core.config import Settings
 from posada.core.errors import Forbidden, InvalidInput, NotAuthorized, NotFound, TooManyAttempts
 from posada.staff.accounts import (
     WRONG,
@@ -62,6 +63,11 @@ class NewMember(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+def _cookie_flags(settings: Settings) -> dict[str, Any]:
+    """The session cookie's flags, the same when it is set and when it is cleared."""
+    return {"httponly": True, "samesite": "strict", "secure": settings.env != "dev", "path": "/"}
+
+
 def _out(member: Member) -> MemberOut:
     return MemberOut(email=member.email, role=member.role)
 
@@ -101,13 +107,7 @@ async def staff_login(
         token, csrf, expires = await open_session(conn, member=member, lifetime=lifetime)
     await throttle.succeeded(slots)
     response.set_cookie(
-        COOKIE,
-        token,
-        max_age=int(lifetime.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=settings.env != "dev",
-        path="/",
+        COOKIE, token, max_age=int(lifetime.total_seconds()), **_cookie_flags(settings)
     )
     return _session_out(Session(member, tenant.slug, csrf, expires, token))
 
@@ -118,9 +118,7 @@ async def staff_logout(session: StaffDep, runtime: RuntimeDep, settings: Setting
     async with runtime.pool.connection() as conn:
         await close_session(conn, token=session.token)
     response = Response(status_code=204)
-    response.delete_cookie(
-        COOKIE, httponly=True, samesite="strict", secure=settings.env != "dev", path="/"
-    )
+    response.delete_cookie(COOKIE, **_cookie_flags(settings))
     return response
 
 
@@ -146,10 +144,9 @@ async def staff_accounts(session: OwnerDep, runtime: RuntimeDep) -> list[MemberO
 async def staff_add_account(body: NewMember, session: OwnerDep, runtime: RuntimeDep) -> MemberOut:
     """Add a member to the hotel's staff (owners only)."""
     async with runtime.pool.connection() as conn:
-        tenant = await get_tenant(conn, slug=session.tenant_slug)
         member = await add_member(
             conn,
-            tenant=tenant,
+            tenant_id=session.member.tenant_id,
             email=body.email,
             role=body.role,
             password=body.password,
