@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from posada.core.groups import StaffSettings
 from posada.runtime import Runtime
@@ -215,3 +216,29 @@ def test_the_staff_commands_add_list_and_remove(
     assert email not in run_cli(env, "staff", "list", "--tenant", demo_tenant.slug).stdout
     missing = run_cli(env, "staff", "remove", "--tenant", demo_tenant.slug, "--email", email)
     assert missing.returncode == 1
+
+
+async def test_an_owner_reads_the_request_window_of_their_own_hotel_only(
+    runtime: Runtime,
+) -> None:
+    ours, theirs = await _hotel(runtime), await _hotel(runtime)
+    owner, desk = await _member(runtime, ours, "owner"), await _member(runtime, ours, "reception")
+    other = await _member(runtime, theirs, "owner")
+    async with app_client(runtime, admin_token=SecretStr("t" * 32)) as http:
+        await _log_in(http, theirs, other)
+        assert (await http.get("/api/staff/me")).status_code == 200
+        http.cookies.clear()
+        await _log_in(http, ours, owner)
+        assert (await http.get("/api/staff/me")).status_code == 200
+        body = (await http.get("/api/performance/metrics", params={"format": "full"})).json()
+        tenants = {r["tenant"] for r in body["recent"]}
+        assert tenants == {ours.slug}, tenants
+        assert "GET /api/staff/me" in {r["route"] for r in body["routes"]}
+        # The operators' token still sees every hotel; Prometheus stays theirs.
+        admin = {"Authorization": "Bearer " + "t" * 32}
+        everyone = await http.get("/api/performance/metrics?format=full", headers=admin)
+        assert {ours.slug, theirs.slug} <= {r["tenant"] for r in everyone.json()["recent"]}
+        assert (await http.get("/metrics")).status_code == 401
+        http.cookies.clear()
+        await _log_in(http, ours, desk)
+        assert (await http.get("/api/performance/metrics")).status_code == 403

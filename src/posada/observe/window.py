@@ -95,18 +95,26 @@ class RequestWindow:
         """Keep a finished request (the oldest falls out when full)."""
         self._records.append(record)
 
-    def records(self, route: str | None = None) -> list[RequestRecord]:
-        """The requests in the window, oldest first; of one route (`METHOD /path`) if given."""
+    def records(self, route: str | None = None, tenant: str | None = None) -> list[RequestRecord]:
+        """The requests in the window, oldest first; of one route (`METHOD /path`) and one
+        hotel (its slug) if given."""
         records = list(self._records)
         if route is not None:
             records = [r for r in records if r.key == route or r.route == route]
+        if tenant is not None:
+            records = [r for r in records if r.tenant == tenant]
         return records
 
     def summary(
-        self, *, route: str | None = None, full: bool = False, top: int = 5
+        self,
+        *,
+        route: str | None = None,
+        tenant: str | None = None,
+        full: bool = False,
+        top: int = 5,
     ) -> dict[str, Any]:
         """Overall and per-route figures, the slowest and busiest routes; requests if `full`."""
-        records = self.records(route)
+        records = self.records(route, tenant)
         by_route: dict[str, list[RequestRecord]] = {}
         for record in records:
             by_route.setdefault(record.key, []).append(record)

@@ -1,4 +1,10 @@
-"""Staff endpoints: the request window as JSON and the Prometheus text format."""
+"""Staff endpoints: the request window as JSON and the Prometheus text format.
+
+Operators read both with the admin token (or from loopback when none is set). A hotel's
+owner, logged in on the staff page, reads the window too, but only their own hotel's
+requests: the process serves every hotel, and one hotel's traffic and spend are not
+another's business. Prometheus' exposition labels every hotel, so it stays the operators'.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from posada.api.deps import MetricsDep, SettingsDep, WindowDep
+from posada.api.deps import MetricsDep, RuntimeDep, SettingsDep, WindowDep
 from posada.api.openapi import COMMON, responses
+from posada.api.staff_auth import COOKIE, get_staff
 from posada.core.errors import Forbidden, NotAuthorized
 from posada.observe.staff import is_admin, is_local
 
@@ -30,15 +37,31 @@ async def require_staff(request: Request, settings: SettingsDep) -> None:
 Staff = Annotated[None, Depends(require_staff)]
 
 
+async def window_reader(request: Request, settings: SettingsDep, runtime: RuntimeDep) -> str | None:
+    """Whose requests the reader may see: every hotel's (None) with the admin token or from
+    loopback, one hotel's (its slug) for that hotel's owner by their staff session."""
+    if request.cookies.get(COOKIE) and "authorization" not in request.headers:
+        session = await get_staff(request, runtime)
+        if not session.member.may("owner"):
+            raise Forbidden("this needs the owner role")
+        return session.tenant_slug
+    await require_staff(request, settings)
+    return None
+
+
+WindowReader = Annotated[str | None, Depends(window_reader)]
+
+
 @router.get("/api/performance/metrics", responses=responses(NotAuthorized, Forbidden, *COMMON))
 async def performance_metrics(
-    _: Staff,
+    tenant: WindowReader,
     window: WindowDep,
     format: Annotated[Literal["summary", "full"], Query()] = "summary",
     route: Annotated[str | None, Query(max_length=300)] = None,
 ) -> dict[str, Any]:
-    """Percentiles, rates and counters of this process's recent requests."""
-    return window.summary(route=route, full=format == "full")
+    """Percentiles, rates and counters of this process's recent requests (a hotel's owner:
+    their hotel's only)."""
+    return window.summary(route=route, tenant=tenant, full=format == "full")
 
 
 @router.get("/metrics", include_in_schema=False)
