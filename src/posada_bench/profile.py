@@ -49,6 +49,7 @@ from posada_bench._plans import (
     plan_flags,
     summary_lines,
 )
+from posada_bench.staff_profile import seed_reservations, staff_visit
 
 # One guest's visit: a new conversation, follow-ups in it, Spanish and English.
 QUESTIONS = (
@@ -246,8 +247,10 @@ async def profile_database(
     large_rows: int = 1000,
     slow_ms: float = 500.0,
     top: int = 15,
+    reservations: int = 0,
 ) -> Profile:
-    """Play one guest's visit explained, flag its plans, and read pg_stat_statements."""
+    """Play one guest's visit and the front desk's explained, flag their plans, and read
+    pg_stat_statements; `reservations` made-up stays are added first (and rolled back)."""
     missing = await enable_stat_statements(url)
     load = getattr(embedder, "load", None)  # a local model
     if load is not None:
@@ -263,7 +266,11 @@ async def profile_database(
             database = f"{conn.info.dbname} on {conn.info.host} (PostgreSQL {version[0]})"
 
             async def visit(c: AsyncConn, capture: Capture) -> None:
+                tenant_id = (await get_tenant(c, slug=guest.tenant_slug)).id
+                today = datetime.now(UTC).date()
+                await seed_reservations(c, tenant_id=tenant_id, count=reservations, today=today)
                 await guest_visit(c, capture, guest=guest, settings=settings, embedder=embedder)
+                await staff_visit(c, capture, tenant_id=tenant_id, today=today)
 
             statements, table_rows = await capture_plans(conn, work=visit)
             flags = [

@@ -25,6 +25,7 @@ from posada.guests.conversations import (
 )
 from posada.guests.service import log_in
 from posada.runtime import Runtime
+from posada.staff.reservations import cancel_reservation, list_reservations
 from posada.tenants.service import get_tenant
 from posada_bench._plans import Capture, capture_plans, function_name, plan_flags, walk
 from posada_bench.profile import QUESTIONS, Profile, profile_database, render_report, top_statements
@@ -40,6 +41,8 @@ HOT = {
         record_answer,
         list_conversations,
         list_messages,
+        list_reservations,
+        cancel_reservation,
     )
 }
 SCRATCH_ROWS = 5000
@@ -55,14 +58,37 @@ async def _count(runtime: Runtime) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def _profile(runtime: Runtime, *, large_rows: int = 1000) -> Profile:
+async def _profile(runtime: Runtime, *, large_rows: int = 1000, reservations: int = 0) -> Profile:
     return await profile_database(
         url=runtime.database_url,
         settings=runtime.settings,
         embedder=runtime.embedder,
         tenant=DEMO_SLUG,
         large_rows=large_rows,
+        reservations=reservations,
     )
+
+
+async def test_the_front_desk_s_list_uses_its_indexes_at_a_large_hotel_s_size(
+    runtime: Runtime,
+) -> None:
+    async def stays() -> int:
+        async with runtime.pool.connection() as conn:
+            row = await (await conn.execute("SELECT count(*) FROM reservations")).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    before = await stays()
+    profile = await _profile(runtime, reservations=100_000)
+    assert await stays() == before, "the made-up stays are rolled back"
+    desk = [s for s in profile.statements if s.function == function_name(list_reservations)]
+    assert {s.case for s in desk} >= {
+        "first page", "stays this week", "a guest's name, one stay", "the next page (keyset)",
+    }  # fmt: skip
+    assert profile.table_rows["reservations"] >= 100_000
+    # No statement of the desk's walks the hotel's stays: no seq scan, no filter throwing
+    # away more than a thousand rows (a name matched by LIKE, a range by check-out did).
+    assert [f for f in profile.flags if f.function == function_name(list_reservations)] == []
 
 
 async def test_every_hot_function_is_explained_and_nothing_stays_written(
@@ -226,7 +252,10 @@ async def test_cli_writes_the_markdown_report(
     assert "## pg_stat_statements" in report
     assert "| calls | total ms |" in report
     assert f"report: {output.resolve()}" in done.stdout
-    assert f"profiled {DEMO_SLUG}: {len(HOT) + 3 * (len(QUESTIONS) - 1)} statements" in done.stdout
+    # The guest's visit (a conversation read back once) and the desk's: five filters, one
+    # unit, a cancellation (the demo's stays are one page: no next page).
+    guest = len(HOT) - 2 + 3 * (len(QUESTIONS) - 1)
+    assert f"profiled {DEMO_SLUG}: {guest + 7} statements" in done.stdout
 
     default = await asyncio.to_thread(run, env, cwd=tmp_path)
     assert default.returncode == 0, default.stderr

@@ -95,6 +95,8 @@ async def test_filters_by_dates_unit_status_and_name_without_accents(runtime: Ru
         f"J2,b,JOSEFINA Peña,2222,{day(10)},{day(12)},confirmed",
         f"M1,a,María Gómez,3333,{day(-5)},{day(-2)},checked_out",
         f"M2,b,Marc 100%_Test,4444,{day(0)},{day(1)},cancelled",
+        # Sixty nights: the range filter's bound on check-in (the longest stay) must reach it.
+        f"L1,a,Long Stay,5555,{day(-40)},{day(20)},confirmed",
     ]
     async with runtime.pool.connection() as conn:
         from posada.guests.service import import_reservations
@@ -113,15 +115,16 @@ async def test_filters_by_dates_unit_status_and_name_without_accents(runtime: Ru
         assert await refs(name="pena") == ["J2"]
         assert await refs(name="100%_") == ["M2"]  # the wildcards are literal
         assert await refs(name="%") == ["M2"]
-        assert await refs(unit="a") == ["J1", "M1"]
+        assert await refs(unit="a") == ["J1", "L1", "M1"]
         assert await refs(status="cancelled") == ["M2"]
         # A stay matches a range when one of its nights is in it.
         d = today.isoformat
-        assert await refs(stay_from=d(), stay_to=d()) == ["J1", "M2"]
+        assert await refs(stay_from=d(), stay_to=d()) == ["J1", "L1", "M2"]
         assert await refs(stay_from=(today - timedelta(days=3)).isoformat(), stay_to=d()) == [
-            "J1", "M1", "M2",
+            "J1", "L1", "M1", "M2",
         ]  # fmt: skip
-        assert await refs(stay_from=(today + timedelta(days=11)).isoformat()) == ["J2"]
+        assert await refs(stay_from=(today + timedelta(days=11)).isoformat()) == ["J2", "L1"]
+        assert await refs(stay_from=(today + timedelta(days=20)).isoformat()) == []
         bad = await http.get("/api/staff/reservations", params={"after": "yesterday"})
         assert bad.status_code == 422
         backwards = {"stay_from": d(), "stay_to": (today - timedelta(days=1)).isoformat()}

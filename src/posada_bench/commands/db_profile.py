@@ -32,6 +32,10 @@ def profile(
     slow_ms: Annotated[
         float, typer.Option(min=0, help="flag statements executing longer than this many ms")
     ] = 500.0,
+    reservations: Annotated[
+        int,
+        typer.Option(min=0, help="add N made-up stays first (rolled back): plans at that size"),
+    ] = 0,
 ) -> None:
     """EXPLAIN ANALYZE the queries of a guest's visit and report what to fix; nothing is written."""
     settings = load_settings()
@@ -45,6 +49,7 @@ def profile(
             tenant=tenant,
             large_rows=large_rows,
             slow_ms=slow_ms,
+            reservations=reservations,
         )
 
     try:
