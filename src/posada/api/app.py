@@ -28,6 +28,7 @@ from posada.api.routes.login import router as guests_router
 from posada.api.routes.performance import router as observe_router
 from posada.api.routes.public import router as tenants_router
 from posada.api.routes.staff import router as staff_router
+from posada.api.routes.staff_knowledge import router as knowledge_router
 from posada.api.routes.staff_reservations import router as reservations_router
 from posada.api.surface import SecurityHeadersMiddleware
 from posada.api.warm import warm_embeddings
@@ -152,6 +153,7 @@ def _install_routes(app: FastAPI) -> None:
         observe_router,
         staff_router,
         reservations_router,
+        knowledge_router,
     ):
         app.include_router(router)
     web = Path(__file__).parent / "web"

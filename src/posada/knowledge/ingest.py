@@ -29,7 +29,7 @@ from posada.providers.types import Embedder, Vectors
 from posada.tenants.service import Tenant
 
 EMBED_BATCH = 64
-_INGEST_LOCK = 727_0002
+INGEST_LOCK = 727_0002
 Progress = Callable[[int, int], None]  # (texts embedded so far, total)
 
 
@@ -121,7 +121,7 @@ async def ingest_folder(
     async with pool.connection() as conn, conn.transaction():
         # One ingest writes at a time: two at once would race on the same documents and
         # on the shared word statistics. Held until this transaction ends.
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INGEST_LOCK,))
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
         stored = await _stored_hashes(conn, tenant_id=tenant_id)
         for doc in todo:
             try:
@@ -136,7 +136,7 @@ async def ingest_folder(
         if prune:
             report.deleted = await _prune(conn, tenant_id=tenant_id, keep=sources, stored=stored)
         if report.changed:
-            await _refresh_idf(conn)
+            await refresh_idf(conn)
             report.knowledge_version = await bump_knowledge_version(conn, tenant_id=tenant_id)
     report.seconds = time.perf_counter() - started
     return report
@@ -341,7 +341,7 @@ async def _prune(
     return gone
 
 
-async def _refresh_idf(conn: AsyncConn) -> None:
+async def refresh_idf(conn: AsyncConn) -> None:
     """Recount how rare each word is, inside the ingest's transaction."""
     await conn.execute("DELETE FROM lexeme_idf")  # not TRUNCATE: readers keep reading
     await conn.execute(
