@@ -23,11 +23,13 @@ from posada.api.http_limits import LimitsMiddleware
 from posada.api.openapi import EVERY_ROUTE
 from posada.api.routes.chat import router as answers_router
 from posada.api.routes.conversations import router as conversations_router
+from posada.api.routes.guest_live import router as guest_live_router
 from posada.api.routes.health import router as health_router
 from posada.api.routes.login import router as guests_router
 from posada.api.routes.performance import router as observe_router
 from posada.api.routes.public import router as tenants_router
 from posada.api.routes.staff import router as staff_router
+from posada.api.routes.staff_handoff import router as staff_handoff_router
 from posada.api.routes.staff_knowledge import router as knowledge_router
 from posada.api.routes.staff_reservations import router as reservations_router
 from posada.api.surface import SecurityHeadersMiddleware
@@ -154,6 +156,8 @@ def _install_routes(app: FastAPI) -> None:
         staff_router,
         reservations_router,
         knowledge_router,
+        guest_live_router,
+        staff_handoff_router,
     ):
         app.include_router(router)
     web = Path(__file__).parent / "web"

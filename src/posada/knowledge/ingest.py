@@ -329,10 +329,15 @@ async def _insert_chunks(
     return chunk_ids
 
 
+# The hotel's FAQ entries written by its staff (`staff.faq`): a document no file can be
+# (a file's source ends in `.md`), so it is never replaced, and never pruned.
+STAFF_FAQ_SOURCE = "staff:faq"
+
+
 async def _prune(
     conn: AsyncConn, *, tenant_id: int | None, keep: set[str], stored: dict[str, str]
 ) -> list[str]:
-    gone = sorted(set(stored) - keep)
+    gone = sorted(set(stored) - keep - {STAFF_FAQ_SOURCE})
     if gone:
         await conn.execute(
             "DELETE FROM documents WHERE tenant_id IS NOT DISTINCT FROM %s AND source = ANY(%s)",
