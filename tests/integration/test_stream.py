@@ -185,7 +185,8 @@ async def test_conversations_are_listed_paged_and_private(
     assert page["next_before"] == ids[0]
     messages = (
         await client.get(
-            f"/api/guest/conversations/{first['conversation_id']}?limit=3", headers=mine
+            f"/api/guest/conversations/{first['conversation_id']}?after=0&limit=3",
+            headers=mine,
         )
     ).json()
     assert [m["role"] for m in messages["messages"]] == ["guest", "assistant", "guest"]

@@ -144,14 +144,17 @@ async def test_guests_do_not_see_how_an_answer_was_made_in_production(
     question = {"message": "¿A qué hora es el check-out?"}
     response = await prod.post("/api/guest/chat", json=question, headers=auth)
     assert response.status_code == 200
-    assert set(response.json()) == {"answer", "conversation_id", "sources", "incomplete"}
+    assert set(response.json()) == {
+        "answer", "conversation_id", "sources", "incomplete", "handoff"
+    }  # fmt: skip
+    assert response.json()["handoff"] is None
     assert "server-timing" not in response.headers
     assert "x-response-time" not in response.headers
 
     streamed = await prod.post("/api/guest/chat/stream", json=question, headers=auth)
     events = _events(streamed.text)
     assert set(events["meta"]) == {"conversation_id"}
-    assert set(events["done"]) == {"conversation_id", "sources", "incomplete"}
+    assert set(events["done"]) == {"conversation_id", "sources", "incomplete", "handoff"}
     assert "server-timing" not in streamed.headers
 
     staff = {**auth, "X-Posada-Admin": ADMIN}

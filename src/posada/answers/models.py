@@ -48,6 +48,9 @@ class Answer:
     cost_usd: float = 0.0
     incomplete: bool = False
     prompt_tokens: dict[str, int] = field(default_factory=dict)  # estimated, by part
+    # Not None: a person has the conversation ('waiting' for one, or 'staff'), so posada
+    # did not answer (the text is empty, or the notice that a person will answer).
+    handoff: str | None = None
 
 
 @dataclass(frozen=True)

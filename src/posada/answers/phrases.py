@@ -6,7 +6,7 @@ from typing import Literal
 
 from posada.core.language import Language
 
-Phrase = Literal["no_information", "error"]
+Phrase = Literal["no_information", "error", "handoff_waiting", "handoff_back"]
 
 PHRASES: dict[Phrase, dict[Language, str]] = {
     # The extractive answer when nothing relevant was found.
@@ -22,6 +22,20 @@ PHRASES: dict[Phrase, dict[Language, str]] = {
         "en": "Something went wrong; please ask again.",
         "pt": "Algo deu errado; pergunte de novo, por favor.",
         "fr": "Un problème est survenu ; merci de reposer votre question.",
+    },
+    # The guest asked for a person (or pressed "talk to reception"): posada stays silent.
+    "handoff_waiting": {
+        "es": "Una persona de recepción te responderá aquí en breve.",
+        "en": "A person from reception will answer you here shortly.",
+        "pt": "Uma pessoa da recepção vai responder aqui em breve.",
+        "fr": "Une personne de la réception va vous répondre ici sous peu.",
+    },
+    # Staff handed the conversation back: posada answers again.
+    "handoff_back": {
+        "es": "Recepción ha terminado; puedo responder tus preguntas otra vez.",
+        "en": "Reception has finished; I can answer your questions again.",
+        "pt": "A recepção terminou; posso responder às suas perguntas de novo.",
+        "fr": "La réception a terminé ; je peux de nouveau répondre à vos questions.",
     },
 }
 

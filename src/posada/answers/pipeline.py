@@ -18,9 +18,12 @@ from contextlib import aclosing
 
 from posada.answers.caching import find_exact
 from posada.answers.extractive import Draft
+from posada.answers.handoff import asks_for_person
 from posada.answers.models import Answer, Done, LlmAllowance, Meta, PipelineEvent
 from posada.answers.serving import (
     serve_exact,
+    serve_handoff,
+    serve_held,
     serve_llm,
     serve_semantic,
     store_left,
@@ -58,18 +61,16 @@ async def answer_events(
         conversation_id, hotel,
     )  # fmt: skip
     steps, timer = turn.steps, turn.timer
-    if runtime.settings.answer_cache and turn.reuse.allowed:
-        with timer.stage("exact_cache"):
-            cached = await find_exact(runtime.caches, visibility, turn.reuse)
-        observe.record_cache("exact", hit=cached is not None)
-        if cached is not None:
-            exact = serve_exact(
-                runtime.pool, steps, timer, guest, conversation_id, question, cached
-            )
-            async for event in exact:
-                yield event
-            return
+    first = await _without_lookup(turn)
+    if first is not None:
+        async for event in first:
+            yield event
+        return
     await store_and_embed(turn)
+    if turn.handoff is not None:
+        async for event in serve_held(timer, turn.conversation_id, turn.handoff):
+            yield event
+        return
     retrieved = await look_up(turn)
     reused = semantic_hit(turn, retrieved)
     if reused is not None:
@@ -95,6 +96,23 @@ async def answer_events(
     await keep(turn, answer, retrieved)
     answer.timings = timer.timings()
     yield Done(answer)
+
+
+async def _without_lookup(turn: Turn) -> AsyncGenerator[PipelineEvent, None] | None:
+    """The events of an answer that needs no lookup, if there is one: a request for a
+    person (posada then stays silent), or an exact-cache hit."""
+    runtime, timer, question = turn.runtime, turn.timer, turn.question
+    guest, conversation_id = turn.guest, turn.conversation_id
+    if asks_for_person(question):
+        return serve_handoff(runtime.pool, timer, guest, conversation_id, question, turn.language)
+    if not (runtime.settings.answer_cache and turn.reuse.allowed):
+        return None
+    with timer.stage("exact_cache"):
+        cached = await find_exact(runtime.caches, turn.visibility, turn.reuse)
+    observe.record_cache("exact", hit=cached is not None)
+    if cached is None:
+        return None
+    return serve_exact(runtime.pool, turn.steps, timer, guest, conversation_id, question, cached)
 
 
 async def _write(

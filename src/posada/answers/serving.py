@@ -15,6 +15,7 @@ from posada.answers.extractive import Draft
 from posada.answers.generation import Answering, Exhausted, Generated, generate
 from posada.answers.lookup import Lookup
 from posada.answers.models import Answer, Done, Meta, PipelineEvent, Source
+from posada.answers.phrases import phrase
 from posada.answers.prompt import build_prompt
 from posada.answers.routing import choose_tier
 from posada.answers.steps import Steps
@@ -26,6 +27,7 @@ from posada.core.context import RequestStats
 from posada.core.language import Language
 from posada.db.pool import Pool
 from posada.guests.conversations import record_exchange
+from posada.guests.handoff import request_handoff
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
 from posada.providers.llm import ChatMessage, ChatModel, Delta, cost_usd
@@ -57,7 +59,7 @@ async def serve_exact(
     if guest is not None:
         with timer.stage("store"):
             async with pool.connection() as conn:
-                answer.conversation_id = await record_exchange(
+                exchanged = await record_exchange(
                     conn,
                     guest=guest,
                     conversation_id=conversation_id,
@@ -68,8 +70,55 @@ async def serve_exact(
                     timings=dict(timer.stages),
                 )
             await steps.after("store")
+        answer.conversation_id = exchanged.conversation_id
+        if exchanged.handoff is not None:
+            async for event in serve_held(timer, answer.conversation_id, exchanged.handoff):
+                yield event
+            return
     yield Meta(answer.conversation_id, "exact", None)
     yield Delta(cached.text)
+    answer.timings = timer.timings()
+    yield Done(answer)
+
+
+async def serve_held(
+    timer: RequestStats, conversation_id: int | None, handoff: str
+) -> AsyncGenerator[PipelineEvent, None]:
+    """A question stored while a person has the conversation: no answer from posada."""
+    answer = Answer("", "handoff", [], conversation_id=conversation_id, handoff=handoff)
+    yield Meta(conversation_id, "handoff", None)
+    answer.timings = timer.timings()
+    yield Done(answer)
+
+
+async def serve_handoff(
+    pool: Pool,
+    timer: RequestStats,
+    guest: GuestClaims | None,
+    conversation_id: int | None,
+    question: str,
+    language: Language,
+) -> AsyncGenerator[PipelineEvent, None]:
+    """The guest asked for a person: the conversation waits for one, and posada says so
+    (unless a person already has it: then it says nothing more)."""
+    notice = phrase("handoff_waiting", language)
+    answer = Answer(notice, "handoff", [], conversation_id=conversation_id, handoff="waiting")
+    if guest is not None:
+        with timer.stage("store"):
+            async with pool.connection() as conn:
+                asked = await request_handoff(
+                    conn,
+                    guest=guest,
+                    conversation_id=conversation_id,
+                    notice=notice,
+                    question=question,
+                )
+        answer.conversation_id, answer.handoff = asked.conversation_id, asked.state
+        if asked.notice is None:
+            answer.text = ""
+    yield Meta(answer.conversation_id, "handoff", None)
+    if answer.text:
+        yield Delta(answer.text)
     answer.timings = timer.timings()
     yield Done(answer)
 

@@ -46,6 +46,7 @@ class Turn:
     search: str = ""  # what is embedded and searched: the question, or it with the turn before
     embedding: Vectors | None = None
     retrieved: Lookup | None = None
+    handoff: str | None = None  # the conversation's, once stored: set, posada does not answer
 
     # The question's facts, each found once, when a stage first needs it (an exact-cache
     # hit needs only `reuse`).
@@ -126,7 +127,11 @@ async def store_and_embed(turn: Turn) -> None:
                 early.cancel()
             raise
         turn.conversation_id, turn.hotel = recorded.conversation_id, recorded.hotel
-        turn.history = recorded.history
+        turn.history, turn.handoff = recorded.history, recorded.handoff
+        if turn.handoff is not None:
+            if early is not None:
+                early.cancel()
+            return
     search = retrieval_text(turn.question, turn.history, follow_up=turn.follow_up)
     turn.search = await steps.rewrite(turn.question, turn.history, timer) or search
     turn.embedding = await early if early is not None else await embed(turn.search)

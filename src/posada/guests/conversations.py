@@ -12,6 +12,7 @@ from posada.cache import semantic
 from posada.cache.semantic import CacheEntry
 from posada.core.errors import NotAuthorized, NotFound
 from posada.db.pool import AsyncConn
+from posada.guests.live import notify_sql
 from posada.guests.tokens import GuestClaims
 from posada.providers.llm import ChatMessage
 
@@ -36,27 +37,30 @@ def stay_params(guest: GuestClaims) -> dict[str, object]:
     }
 
 
-# The stay holds, and the conversation is created or is this guest's.
+# The stay holds, and the conversation is created or is this guest's (with its handoff
+# state: while a person has it, posada stores the guest's messages and does not answer).
 _STAY_AND_CONVERSATION = f"""guest AS (
     SELECT r.id FROM reservations r WHERE {STAY_HOLDS}),
 created AS (
     INSERT INTO conversations (tenant_id, reservation_id)
     SELECT %(tenant)s, id FROM guest WHERE %(conversation)s::bigint IS NULL
-    RETURNING id),
+    RETURNING id, handoff),
 owned AS (
     UPDATE conversations SET updated_at = now()
     WHERE id = %(conversation)s AND tenant_id = %(tenant)s
       AND reservation_id = (SELECT id FROM guest)
-    RETURNING id)"""  # noqa: S608 (constants only)
+    RETURNING id, handoff)"""  # noqa: S608 (constants only)
 
 
 @dataclass(frozen=True)
 class Recorded:
-    """The stored question's conversation, the hotel's name and the turns before it."""
+    """The stored question's conversation, the hotel's name and the turns before it; and
+    the conversation's handoff state (not None: a person has it, posada does not answer)."""
 
     conversation_id: int
     hotel: str
     history: list[ChatMessage]
+    handoff: str | None = None
 
 
 async def record_guest_message(
@@ -71,7 +75,8 @@ async def record_guest_message(
 
     One statement checks that the token's reservation still holds (not cancelled, same
     unit: a token outlives an import that moves or cancels a stay), that the conversation
-    is this guest's, stores the message, and reads the turns before it.
+    is this guest's, stores the message, reads the turns before it and the conversation's
+    handoff state, and tells the live streams (`guests.live`).
     """
     cur = await conn.execute(
         f"""WITH {_STAY_AND_CONVERSATION},
@@ -79,14 +84,16 @@ async def record_guest_message(
                INSERT INTO messages (conversation_id, tenant_id, role, content)
                SELECT id, %(tenant)s, 'guest', %(content)s
                FROM (SELECT id FROM created UNION ALL SELECT id FROM owned) target
-               RETURNING conversation_id)
+               RETURNING id, conversation_id)
            SELECT EXISTS (SELECT 1 FROM guest), (SELECT conversation_id FROM stored),
                   (SELECT name FROM tenants WHERE id = %(tenant)s),
                   (SELECT coalesce(json_agg(json_build_array(role, content) ORDER BY id), '[]')
                    FROM (SELECT m.id, m.role, m.content FROM messages m
                          WHERE m.conversation_id = (SELECT id FROM owned)
                            AND m.tenant_id = %(tenant)s
-                         ORDER BY m.id DESC LIMIT %(turns)s) recent)""",  # noqa: S608 (constants only)
+                         ORDER BY m.id DESC LIMIT %(turns)s) recent),
+                  (SELECT handoff FROM owned),
+                  (SELECT {notify_sql("conversation_id", "id::text")} FROM stored)""",  # noqa: S608 (constants only)
         {
             **stay_params(guest),
             "conversation": conversation_id,
@@ -100,7 +107,7 @@ async def record_guest_message(
         raise NotAuthorized(STAY_GONE)
     if row[1] is None:
         raise NotFound("no such conversation")
-    return Recorded(int(row[1]), str(row[2]), alternate_turns(row[3]))
+    return Recorded(int(row[1]), str(row[2]), alternate_turns(row[3]), row[4])
 
 
 def alternate_turns(rows: Sequence[Sequence[str]]) -> list[ChatMessage]:
@@ -113,7 +120,7 @@ def alternate_turns(rows: Sequence[Sequence[str]]) -> list[ChatMessage]:
     history: list[ChatMessage] = []
     for role, text in rows:
         turn = ChatMessage("user" if role == "guest" else "assistant", text)
-        if not text.strip():
+        if not text.strip() or role == "notice":
             continue
         if history and history[-1].role == turn.role:
             history[-1] = turn
@@ -164,7 +171,8 @@ async def record_answer(
            cached AS ({semantic.INSERT}),
            reused AS ({semantic.HIT})
            SELECT (SELECT id FROM answer), (SELECT count(*) FROM cached),
-                  (SELECT count(*) FROM reused)""",  # noqa: S608 (constants only)
+                  (SELECT count(*) FROM reused),
+                  (SELECT {notify_sql("%(conversation)s::bigint", "id::text")} FROM answer)""",  # noqa: S608 (constants only)
         {
             "content": content,
             "layer": layer,
@@ -186,6 +194,15 @@ async def record_answer(
     return int(row[0])
 
 
+@dataclass(frozen=True)
+class Exchanged:
+    """Where an exact-cache hit was stored, and the conversation's handoff state (not None:
+    only the question was stored; a person answers it)."""
+
+    conversation_id: int
+    handoff: str | None
+
+
 async def record_exchange(
     conn: AsyncConn,
     *,
@@ -197,16 +214,14 @@ async def record_exchange(
     sources: list[dict[str, Any]],
     timings: dict[str, float],
     model: str | None = None,
-) -> int:
-    """Store a question and its (cached) answer together; return the conversation's id.
-
-    An exact-cache hit's one round trip: the same checks as `record_guest_message` (the
-    stay still holds, the conversation is this guest's), then both messages, in order,
-    committed without waiting for the disk.
+) -> Exchanged:
+    """Store a question and its (cached) answer, or only the question while a person has
+    the conversation. An exact-cache hit's one round trip: the same checks as
+    `record_guest_message`, then the messages, in order, and the live streams told.
     """
     cur = await conn.execute(
         f"""WITH {_STAY_AND_CONVERSATION},
-           target AS (SELECT id FROM created UNION ALL SELECT id FROM owned),
+           target AS (SELECT id, handoff FROM created UNION ALL SELECT id, handoff FROM owned),
            stored AS (
                INSERT INTO messages (conversation_id, tenant_id, role, content, layer, model,
                                      sources, timings)
@@ -216,12 +231,18 @@ async def record_exchange(
                    (1, 'guest', %(question)s, NULL, NULL::jsonb, NULL::jsonb),
                    (2, 'assistant', %(answer)s, %(layer)s, %(sources)s, %(timings)s)
                ) AS m(n, role, content, layer, sources, timings)
+               WHERE m.n = 1 OR target.handoff IS NULL
                ORDER BY m.n
-               RETURNING conversation_id)
+               RETURNING id, conversation_id)
            SELECT EXISTS (SELECT 1 FROM guest), (SELECT max(conversation_id) FROM stored),
+                  (SELECT handoff FROM target),
+                  (SELECT {notify_sql("id", "SELECT string_agg(id::text, ',') FROM stored")}
+                   FROM target),
                   -- Both messages can be given again from the cache: the commit need not
                   -- wait for the disk (a crash may lose the last few hundred ms of them).
-                  set_config('synchronous_commit', 'off', true)""",  # noqa: S608 (constants only)
+                  -- A question a person is to answer cannot: that one waits.
+                  set_config('synchronous_commit', CASE WHEN (SELECT handoff FROM target)
+                             IS NULL THEN 'off' ELSE 'on' END, true)""",  # noqa: S608 (constants only)
         {
             **stay_params(guest),
             "conversation": conversation_id,
@@ -239,7 +260,7 @@ async def record_exchange(
         raise NotAuthorized(STAY_GONE)
     if row[1] is None:
         raise NotFound("no such conversation")
-    return int(row[1])
+    return Exchanged(int(row[1]), row[2])
 
 
 async def list_conversations(
@@ -273,42 +294,69 @@ async def list_conversations(
     ]
 
 
+@dataclass(frozen=True)
+class Page:
+    """A page of a conversation's messages, oldest first, and its handoff state."""
+
+    messages: list[dict[str, Any]]
+    handoff: str | None
+
+
+# A page of messages: after an id (oldest first), or the newest before an id (or of all).
+_FORWARD = "m.id > %(after)s ORDER BY m.id"
+_BACKWARD = "(%(before)s::bigint IS NULL OR m.id < %(before)s) ORDER BY m.id DESC"
+
+
 async def list_messages(
-    conn: AsyncConn, *, guest: GuestClaims, conversation_id: int, after: int | None, limit: int
-) -> list[dict[str, Any]]:
-    """One of the guest's conversations, oldest first (keyset: ids above `after`); NotFound if
-    it is not theirs, NotAuthorized once the stay no longer holds (in the same statement)."""
+    conn: AsyncConn,
+    *,
+    guest: GuestClaims,
+    conversation_id: int,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int,
+) -> Page:
+    """A page of one of the guest's conversations, oldest first: the messages after `after`,
+    else the newest before `before` (neither: the newest); NotFound if it is not theirs,
+    NotAuthorized once the stay no longer holds (in the same statement)."""
+    keyset = _FORWARD if after is not None else _BACKWARD
     cur = await conn.execute(
         f"""WITH guest AS (SELECT r.id FROM reservations r WHERE {STAY_HOLDS})
-           SELECT EXISTS (SELECT 1 FROM guest), c.id, m.id, m.role, m.content, m.layer,
-                  m.model, m.sources, m.incomplete, m.created_at
+           SELECT EXISTS (SELECT 1 FROM guest), c.id, c.handoff, m.id, m.role, m.content,
+                  m.layer, m.model, m.sources, m.incomplete, m.created_at
            FROM (SELECT 1) one
            LEFT JOIN conversations c
              ON c.id = %(conversation)s AND c.tenant_id = %(tenant)s
             AND c.reservation_id = (SELECT id FROM guest)
            LEFT JOIN LATERAL (
                SELECT * FROM messages m WHERE m.conversation_id = c.id
-                 AND (%(after)s::bigint IS NULL OR m.id > %(after)s)
-               ORDER BY m.id LIMIT %(limit)s) m ON true
+                 AND m.tenant_id = %(tenant)s AND {keyset} LIMIT %(limit)s) m ON true
            ORDER BY m.id""",  # noqa: S608 (constants only)
-        {**stay_params(guest), "conversation": conversation_id, "after": after, "limit": limit},
+        {
+            **stay_params(guest),
+            "conversation": conversation_id,
+            "after": after,
+            "before": before,
+            "limit": limit,
+        },
     )
     rows = await cur.fetchall()
     if not rows or not rows[0][0]:
         raise NotAuthorized(STAY_GONE)
     if rows[0][1] is None:
         raise NotFound("no such conversation")
-    return [
+    messages = [
         {
-            "id": r[2],
-            "role": r[3],
-            "content": r[4],
-            "layer": r[5],
-            "model": r[6],
-            "sources": r[7] or [],
-            "incomplete": r[8],
-            "created_at": r[9],
+            "id": r[3],
+            "role": r[4],
+            "content": r[5],
+            "layer": r[6],
+            "model": r[7],
+            "sources": r[8] or [],
+            "incomplete": r[9],
+            "created_at": r[10],
         }
         for r in rows
-        if r[2] is not None
+        if r[3] is not None
     ]
+    return Page(messages, rows[0][2])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Literal
 
 import anyio
 from fastapi import APIRouter
@@ -77,6 +78,9 @@ class ChatResponse(BaseModel):
     conversation_id: int
     sources: list[SourceOut]
     incomplete: bool
+    # 'waiting' or 'staff': a person has the conversation and posada did not answer (the
+    # answer is empty, or says a person will answer); null: posada answered.
+    handoff: Literal["waiting", "staff"] | None
     layer: str | None = None
     model: str | None = None
     usage: UsageOut | None = None
@@ -98,6 +102,7 @@ def _response(answer: Answer, *, visible: bool) -> ChatResponse:
             conversation_id=answer.conversation_id,
             sources=sources,
             incomplete=answer.incomplete,
+            handoff=answer.handoff,
         )
     usage = answer.usage
     # The request's figures (auth included): the stages were timed on them, and the total
@@ -120,6 +125,7 @@ def _response(answer: Answer, *, visible: bool) -> ChatResponse:
         else None,
         cost_usd=round(answer.cost_usd, 8),
         incomplete=answer.incomplete,
+        handoff=answer.handoff,
         prompt_tokens=answer.prompt_tokens,
         timings=timings,
         counters=counters,
