@@ -23,12 +23,15 @@ from posada.api.http_limits import LimitsMiddleware
 from posada.api.openapi import EVERY_ROUTE
 from posada.api.routes.chat import router as answers_router
 from posada.api.routes.conversations import router as conversations_router
+from posada.api.routes.feedback import router as feedback_router
 from posada.api.routes.guest_live import router as guest_live_router
 from posada.api.routes.health import router as health_router
 from posada.api.routes.login import router as guests_router
 from posada.api.routes.performance import router as observe_router
 from posada.api.routes.public import router as tenants_router
 from posada.api.routes.staff import router as staff_router
+from posada.api.routes.staff_conversations import router as staff_conversations_router
+from posada.api.routes.staff_faq import router as staff_faq_router
 from posada.api.routes.staff_handoff import router as staff_handoff_router
 from posada.api.routes.staff_knowledge import router as knowledge_router
 from posada.api.routes.staff_reservations import router as reservations_router
@@ -155,6 +158,9 @@ def _install_routes(app: FastAPI) -> None:
         observe_router,
         staff_router,
         reservations_router,
+        feedback_router,
+        staff_conversations_router,
+        staff_faq_router,
         knowledge_router,
         guest_live_router,
         staff_handoff_router,
