@@ -18,7 +18,8 @@ from typing import Any, Literal
 from posada.core.errors import InvalidInput, NotFound
 from posada.db.pool import AsyncConn
 
-Layer = Literal["exact", "semantic", "faq", "llm", "extractive", "handoff"]
+# The layers an answer is stored with (a handoff notice is a message of its own role, no layer).
+Layer = Literal["exact", "semantic", "faq", "llm", "extractive"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
