@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from posada.knowledge.ingest import ingest_folder
+from posada.knowledge.ingest import STAFF_FAQ_SOURCE, ingest_folder
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.runtime import Runtime
 from posada.staff.accounts import Role, add_member
@@ -305,15 +305,26 @@ async def test_a_delete_takes_the_chunks_and_faq_and_moves_the_version(runtime: 
         assert refused.status_code == 404
         bad_id = await http.delete("/api/staff/documents/0", headers=csrf)
         assert bad_id.status_code == 422
+        # The staff's own FAQ document is the FAQ tab's: neither listed nor deleted here.
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                """INSERT INTO documents (tenant_id, scope, source, title, content_hash)
+                   VALUES (%s, 'hotel', %s, 'Answers from the staff', 'staff') RETURNING id""",
+                (hotel.tenant.id, STAFF_FAQ_SOURCE),
+            )
+            staff_faq = (await cur.fetchone() or [0])[0]
+        assert sorted(await _own_documents(http)) == ["parking.md"]
+        kept = await http.delete(f"/api/staff/documents/{staff_faq}", headers=csrf)
+        assert kept.status_code == 404
     assert await _version(runtime, hotel.tenant) == before + 1
     async with runtime.pool.connection() as conn:
         cur = await conn.execute(
             """SELECT (SELECT count(*) FROM chunks WHERE document_id = %(d)s),
                       (SELECT count(*) FROM faq WHERE document_id = %(d)s),
-                      (SELECT count(*) FROM documents WHERE id = %(s)s)""",
-            {"d": sauna["id"], "s": shared[0]["id"]},
+                      (SELECT count(*) FROM documents WHERE id = ANY(%(kept)s))""",
+            {"d": sauna["id"], "kept": [shared[0]["id"], staff_faq]},
         )
-        assert await cur.fetchone() == (0, 0, 1)
+        assert await cur.fetchone() == (0, 0, 2)
 
 
 async def test_another_hotel_sees_and_touches_nothing_and_reception_is_refused(

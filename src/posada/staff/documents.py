@@ -24,6 +24,7 @@ from posada.core.errors import NotFound
 from posada.db.pool import AsyncConn
 from posada.knowledge.ingest import (
     INGEST_LOCK,
+    STAFF_FAQ_SOURCE,
     IngestReport,
     bump_knowledge_version,
     ingest_folder,
@@ -53,20 +54,22 @@ class Document:
     shared: bool
 
 
-# Counted per document through the chunks' and FAQ's document_id indexes.
+# Counted per document through the chunks' and FAQ's document_id indexes. The staff's own
+# FAQ document is left out: its entries are kept one by one (`staff.faq`).
 _LIST = """SELECT d.id, d.source, d.title, d.scope, u.slug AS unit,
        (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks,
        (SELECT count(*) FROM faq f WHERE f.document_id = d.id) AS faqs,
        d.updated_at, d.tenant_id IS NULL AS shared
 FROM documents d LEFT JOIN units u ON u.id = d.unit_id
-WHERE d.tenant_id = %(tenant)s OR (%(shared)s AND d.tenant_id IS NULL)
+WHERE (d.tenant_id = %(tenant)s AND d.source <> %(staff)s)
+   OR (%(shared)s AND d.tenant_id IS NULL)
 ORDER BY shared, d.source"""
 
 
 async def list_documents(conn: AsyncConn, *, tenant_id: int, shared: bool = True) -> list[Document]:
     """The hotel's documents by source, then (with `shared`) the tourism ones."""
     async with conn.cursor(row_factory=class_row(Document)) as cur:
-        await cur.execute(_LIST, {"tenant": tenant_id, "shared": shared})
+        await cur.execute(_LIST, {"tenant": tenant_id, "shared": shared, "staff": STAFF_FAQ_SOURCE})
         return await cur.fetchall()
 
 
@@ -84,13 +87,15 @@ async def tenant_of(conn: AsyncConn, *, tenant_id: int) -> Tenant:
 
 async def delete_document(conn: AsyncConn, *, tenant_id: int, document_id: int) -> int:
     """Delete one of the hotel's documents (its chunks and FAQ go with it); the new
-    knowledge version. NotFound for another hotel's, or shared tourism content."""
+    knowledge version. NotFound for another hotel's, shared tourism content, or the staff's
+    FAQ document (its entries are deleted one by one)."""
     async with conn.transaction():
         # The ingest's lock: the word statistics are recounted below, as an ingest does.
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
         cur = await conn.execute(
-            "DELETE FROM documents WHERE id = %s AND tenant_id = %s RETURNING id",
-            (document_id, tenant_id),
+            """DELETE FROM documents WHERE id = %s AND tenant_id = %s AND source <> %s
+               RETURNING id""",
+            (document_id, tenant_id, STAFF_FAQ_SOURCE),
         )
         if await cur.fetchone() is None:
             raise NotFound(f"no document {document_id} in this hotel")

@@ -125,7 +125,7 @@ async def staff_delete_document(
 
 async def _files(request: Request) -> list[UploadedFile]:
     """The request's file parts; InvalidInput if it is not a multipart form of files."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise InvalidInput("send the files as multipart/form-data")
     try:
         form = await request.form(max_files=MAX_FILES, max_fields=20)
