@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Route, async_playwright, expect
@@ -12,6 +14,8 @@ from playwright.async_api import Route, async_playwright, expect
 from posada.runtime import Runtime
 from tests.support.helpers import StayFinder, serve_fake_llm, serve_posada
 
+# Pictures of the pages a test leaves to be looked at (the newest run's, by name).
+SCREENS = Path(tempfile.gettempdir()) / "posada-screens"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip(
@@ -184,4 +188,117 @@ async def test_the_page_speaks_the_browsers_language_and_the_guests_choice(
         await german.goto(f"{site}/?hotel=casa-azul")
         await expect(german.locator("#login button[type=submit]")).to_have_text("Entrar")
         await expect(german.locator("#login p").first).to_contain_text("Ingresa con la fecha")
+        await browser.close()
+
+
+async def test_at_phone_height_the_newest_answer_shows_above_the_input_and_history_pages(
+    site: str, current_stay: StayFinder, runtime: Runtime
+) -> None:
+    stay = await current_stay("caracola")
+    # A long conversation of this guest's already: 70 messages, the page shows 30 at first.
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO conversations (tenant_id, reservation_id) "
+            "SELECT tenant_id, id FROM reservations WHERE id = %s RETURNING id",
+            (stay.reservation_id,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        conversation = int(row[0])
+        for n in range(1, 71):
+            role = "guest" if n % 2 else "assistant"
+            await conn.execute(
+                "INSERT INTO messages (conversation_id, tenant_id, role, content, layer) "
+                "SELECT %s, tenant_id, %s, %s, %s FROM conversations WHERE id = %s",
+                (conversation, role, f"message {n}", None if role == "guest" else "faq",
+                 conversation),
+            )  # fmt: skip
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport={"width": 360, "height": 640}, locale="en-US")
+        await page.goto(f"{site}/?hotel=casa-azul")
+        await page.fill("#check-in", stay.check_in.isoformat())
+        await page.fill("#phone", stay.phone_last4)
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#chat")).to_be_visible()
+        await page.evaluate(
+            f"() => sessionStorage.setItem('posada:casa-azul:conversation', '{conversation}')"
+        )
+        await page.reload()
+        bubbles = page.locator("#messages li")
+        await expect(bubbles).to_have_count(30)
+        await expect(bubbles.last.locator(".text")).to_have_text("message 70")
+        # Scrolled to the top, the older messages come in pages, in order, none twice.
+        for shown in (60, 70):
+            await page.locator("#scroll").evaluate("(box) => { box.scrollTop = 0; }")
+            await expect(bubbles).to_have_count(shown)
+        texts = await page.locator("#messages li .text").all_inner_texts()
+        assert texts == [f"message {n}" for n in range(1, 71)]
+
+        # The answer being written shows a labelled typing indicator until its first words.
+        await page.evaluate("""() => {
+            window.typingSeen = {seen: false, withText: false};
+            new MutationObserver(() => {
+                const last = [...document.querySelectorAll('#messages li.assistant')].pop();
+                const dots = last && last.querySelector('.typing[role=status][aria-label]');
+                if (!dots) return;
+                window.typingSeen.seen = true;
+                if (last.querySelector('.text').textContent) window.typingSeen.withText = true;
+            }).observe(document.getElementById('messages'),
+                       {childList: true, subtree: true, characterData: true});
+        }""")
+        await page.fill("#message", "How much is a relaxing massage at the spa?")
+        await page.click("#ask button[type=submit]")
+        answer = page.locator("#messages li.assistant").last
+        await expect(answer.locator(".sources")).to_contain_text("Sources:", timeout=15_000)
+        assert await page.evaluate("() => window.typingSeen") == {"seen": True, "withText": False}
+        await expect(page.locator("#messages .typing")).to_have_count(0)
+
+        # The whole answer, sources included, ends above the input box.
+        last = await answer.bounding_box()
+        box = await page.locator("#ask").bounding_box()
+        assert last is not None
+        assert box is not None
+        assert last["y"] + last["height"] <= box["y"], (last, box)
+        assert last["y"] >= 0
+        SCREENS.mkdir(exist_ok=True)
+        await page.screenshot(path=SCREENS / "guest-phone.png")
+
+        # A thumbs-down on the answer is stored on that message.
+        unhelpful = answer.get_by_role("button", name="Unhelpful answer", exact=True)
+        await unhelpful.click()
+        await expect(unhelpful).to_have_attribute("aria-pressed", "true")
+        await expect(
+            answer.get_by_role("button", name="Helpful answer", exact=True)
+        ).to_have_attribute("aria-pressed", "false")
+        answered = await answer.get_attribute("data-id")
+        assert answered is not None
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT role, feedback FROM messages WHERE id = %s", (int(answered),)
+            )
+            assert await cur.fetchone() == ("assistant", -1)
+        await browser.close()
+
+
+async def test_a_throttled_login_says_to_wait_not_that_the_stay_is_wrong(site: str) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(locale="en-US")
+
+        async def throttled(route: Route) -> None:
+            await route.fulfill(
+                status=429,
+                json={"detail": "too many login attempts"},
+                headers={"Retry-After": "60"},
+            )
+
+        await page.route("**/api/guest/login", throttled)
+        await page.goto(f"{site}/?hotel=casa-azul")
+        await page.fill("#check-in", "2026-01-01")
+        await page.fill("#phone", "1234")
+        await page.click("#login button[type=submit]")
+        await expect(page.locator("#login-error")).to_have_text(
+            "Too many tries in a row; please wait a little and try again."
+        )
         await browser.close()

@@ -174,6 +174,11 @@ def _install_routes(app: FastAPI) -> None:
         """The guest chat page; the hotel comes from `?hotel=` or the subdomain."""
         return FileResponse(web / "index.html")
 
+    @app.get("/staff", include_in_schema=False)
+    async def staff_page() -> FileResponse:
+        """The hotel staff's page; the hotel is the one the member logs in to."""
+        return FileResponse(web / "staff.html")
+
 
 def _install_limits(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
     """The login throttle and chat limits over the runtime's Redis and database.

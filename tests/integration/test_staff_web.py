@@ -1,0 +1,280 @@
+"""The staff page in headless Chromium, against a real `posada serve` on the session's
+database: logging in, the reservations' infinite scroll, a handoff between a guest's page
+and the front desk's, and an upload with a broken file."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+
+from posada.runtime import Runtime
+from posada.staff.accounts import Role, add_member
+from tests.integration.test_web import CHROMIUM, FLAGS, SCREENS
+from tests.support.abuse import Hotel, make_hotel
+from tests.support.helpers import serve_fake_llm, serve_posada
+
+PASSWORD = "correct horse battery"
+PHONE: ViewportSize = {"width": 360, "height": 740}
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def site(runtime: Runtime) -> Iterator[str]:
+    """posada answering through a simulated LLM."""
+    for llm in serve_fake_llm("--ttft-ms", "50", "--tokens-per-s", "40"):
+        yield from serve_posada(
+            runtime, env={"POSADA_LLM_BASE_URL": llm, "POSADA_LLM_API_KEY": "test"}
+        )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+async def member(runtime: Runtime, hotel: Hotel, role: Role) -> str:
+    """A new account of `role` at `hotel`; its e-mail."""
+    email = f"{role}-{uuid.uuid4().hex[:6]}@{hotel.tenant.slug}.example"
+    async with runtime.pool.connection() as conn:
+        await add_member(
+            conn, tenant_id=hotel.tenant.id, email=email, role=role, password=PASSWORD,
+            min_length=10,
+        )  # fmt: skip
+    return email
+
+
+async def log_in(page: Page, hotel: Hotel, email: str, password: str = PASSWORD) -> None:
+    await page.fill("#login-tenant", hotel.tenant.slug)
+    await page.fill("#login-email", email)
+    await page.fill("#login-password", password)
+    await page.click("#login button[type=submit]")
+
+
+def screenshot(name: str) -> Path:
+    """Where a test leaves a picture of the page, to look at."""
+    SCREENS.mkdir(exist_ok=True)
+    return SCREENS / f"staff-{name}.png"
+
+
+async def test_log_in_wrong_then_right_and_the_tabs_follow_the_role(
+    site: str, runtime: Runtime, browser: Browser
+) -> None:
+    hotel = await make_hotel(runtime, [("S1", "a", "1111", 1)])
+    desk = await member(runtime, hotel, "reception")
+    owner = await member(runtime, hotel, "owner")
+    page = await browser.new_page(viewport=PHONE, locale="en-US")
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    await page.goto(f"{site}/staff")
+    await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#login button[type=submit]")).to_have_text("Log in")
+
+    await log_in(page, hotel, desk, "not the password")
+    wrong = "Wrong hotel, e-mail or password, or too many tries; wait a little and try again."
+    await expect(page.locator("#login-error")).to_have_text(wrong)
+    await expect(page.locator("#tabs")).to_be_hidden()
+
+    await log_in(page, hotel, desk)
+    await expect(page.locator("#tabs")).to_be_visible()
+    await expect(page.locator("#login")).to_be_hidden()
+    await expect(page.locator("#res-list li")).to_have_count(1)
+    await expect(page.locator("#res-list li .name")).to_have_text("Guest S1")
+    # Reception: reservations and conversations only.
+    shown = page.locator("#tabs [role=tab]:visible")
+    await expect(shown).to_have_count(2)
+
+    # A reload keeps the session (the cookie), and asks /api/staff/me for the CSRF token.
+    await page.reload()
+    await expect(page.locator("#tabs")).to_be_visible()
+    await page.click("#logout")
+    await expect(page.locator("#login")).to_be_visible()
+    await page.reload()
+    await expect(page.locator("#login")).to_be_visible()
+
+    # An owner sees every tab; the page speaks Spanish when asked.
+    await log_in(page, hotel, owner)
+    await expect(shown).to_have_count(5)
+    await page.select_option("#lang", "es")
+    await expect(page.locator("#tabs [data-tab=reservations]")).to_have_text("Reservas")
+    await page.click("#tabs [data-tab=staff]")
+    await expect(page.locator("#acc-list li")).to_have_count(2)
+    assert [text for text in console if "Content Security Policy" in text] == []
+
+
+async def test_the_reservations_load_the_next_page_when_scrolled(
+    site: str, runtime: Runtime, browser: Browser
+) -> None:
+    # 60 stays: more than two of the page's pages (25 each).
+    stays = [(f"R{n:03d}", "ab"[n % 2], f"{5000 + n}", n // 4) for n in range(60)]
+    hotel = await make_hotel(runtime, stays)
+    desk = await member(runtime, hotel, "reception")
+    page = await browser.new_page(viewport=PHONE, locale="en-US")
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            asked.append(request.url) if "/api/staff/reservations" in request.url else None
+        ),
+    )
+    await page.goto(f"{site}/staff")
+    await log_in(page, hotel, desk)
+    rows = page.locator("#res-list > li")
+    await expect(rows).to_have_count(25)
+    assert not any("after=" in url for url in asked)
+
+    await page.locator("#res-more").scroll_into_view_if_needed()
+    await expect(rows).to_have_count(50)
+    assert any("after=" in url for url in asked), asked
+    await page.locator("#res-more").scroll_into_view_if_needed()
+    await expect(rows).to_have_count(60)
+    refs = await page.locator("#res-list .muted").all_inner_texts()
+    assert sorted(r.split(" · ")[0] for r in refs) == sorted(ref for ref, *_ in stays)
+
+    # A filter starts again from its first page.
+    await page.select_option("#res-filters select[name=unit]", "a")
+    await expect(rows).to_have_count(25)
+    await page.locator("#res-more").scroll_into_view_if_needed()
+    await expect(rows).to_have_count(30)
+    units = await page.locator("#res-list .unit").all_inner_texts()
+    assert set(units) == {"A"}
+    await page.screenshot(path=screenshot("reservations-phone"), full_page=False)
+    await page.set_viewport_size(LAPTOP)
+    await page.screenshot(path=screenshot("reservations-laptop"))
+
+
+async def test_a_guest_asks_for_reception_and_the_front_desk_answers_live(
+    site: str, runtime: Runtime, browser: Browser
+) -> None:
+    hotel = await make_hotel(runtime, [("G1", "a", "4321", 1)])
+    desk = await member(runtime, hotel, "reception")
+    staff = await (await browser.new_context(viewport=LAPTOP, locale="en-US")).new_page()
+    guest = await (await browser.new_context(viewport=PHONE, locale="en-US")).new_page()
+    await staff.goto(f"{site}/staff")
+    await log_in(staff, hotel, desk)
+    await staff.click("#tabs [data-tab=conversations]")
+    await expect(staff.locator("#conv-empty")).to_be_visible()
+
+    await guest.goto(f"{site}/?hotel={hotel.tenant.slug}")
+    await guest.fill("#check-in", hotel.day(1).isoformat())
+    await guest.fill("#phone", "4321")
+    await guest.click("#login button[type=submit]")
+    await guest.click("#reception")
+    notice = "A person from reception will answer you here shortly."
+    await expect(guest.locator("#messages li.notice .text")).to_have_text(notice)
+    await expect(guest.locator("#handoff")).to_have_text(
+        "A person from reception will answer you here."
+    )
+    await expect(guest.locator("#reception")).to_be_hidden()
+
+    # The front desk's inbox shows it waiting, without a reload.
+    waiting = staff.locator("#conv-list li.waiting")
+    await expect(waiting).to_have_count(1)
+    await expect(staff.locator("#waiting-count")).to_have_text("1")
+    await waiting.click()
+    await expect(staff.locator("#conv-messages li.notice .text")).to_have_text(notice)
+    await expect(staff.locator("#conv-state")).to_have_text("waiting")
+    await staff.fill("#conv-reply textarea", "Hello, this is Ana at reception. How can I help?")
+    await staff.click("#conv-reply button[type=submit]")
+    await expect(staff.locator("#conv-state")).to_have_text("with reception")
+    await expect(staff.locator("#waiting-count")).to_be_hidden()
+
+    # The guest's page shows the reply as it is sent.
+    reply = guest.locator("#messages li.staff .text")
+    await expect(reply).to_have_text("Hello, this is Ana at reception. How can I help?")
+    await expect(guest.locator("#handoff")).to_have_text("You are talking to reception.")
+
+    # While reception has it, posada does not answer; the desk sees the message live.
+    await guest.fill("#message", "Could you bring two more towels to unit A?")
+    await guest.click("#ask button[type=submit]")
+    asked = staff.locator("#conv-messages li.guest .text")
+    await expect(asked).to_have_text("Could you bring two more towels to unit A?")
+    await expect(guest.locator("#messages li.assistant")).to_have_count(0)
+    await staff.screenshot(path=screenshot("conversation-laptop"))
+    await guest.screenshot(path=screenshot("guest-handoff-phone"))
+
+    # Handed back: the guest is told, and may ask posada (or reception) again.
+    await staff.click("#conv-handback")
+    await expect(staff.locator("#conv-handback")).to_be_hidden()
+    await expect(guest.locator("#messages li.notice .text").last).to_have_text(
+        "Reception has finished; I can answer your questions again."
+    )
+    await expect(guest.locator("#handoff")).to_be_hidden()
+    await expect(guest.locator("#reception")).to_be_visible()
+
+    # The same conversation on the desk's phone: the list, then the conversation alone.
+    await staff.set_viewport_size(PHONE)
+    await staff.click("#conv-back")
+    await expect(staff.locator("#conv-list li")).to_have_count(1)
+    await staff.screenshot(path=screenshot("conversations-phone"))
+
+
+GOOD = """---
+title: Sauna and spa
+language: en
+---
+# Sauna and spa
+
+The rooftop sauna opens at seven in the morning and closes at ten at night.
+"""
+ALSO_GOOD = """---
+title: Parking
+language: en
+---
+# Parking
+
+Guests park for free in the garage under the lobby; the gate opens with the room key.
+"""
+BROKEN = """---
+title: Nothing here
+language: en
+---
+"""
+
+
+async def test_an_upload_with_a_broken_file_names_it_by_line_and_stores_the_rest(
+    site: str, runtime: Runtime, browser: Browser, tmp_path: Path
+) -> None:
+    hotel = await make_hotel(runtime, [])
+    manager = await member(runtime, hotel, "manager")
+    files = []
+    for name, text in (("sauna.md", GOOD), ("parking.md", ALSO_GOOD), ("broken.md", BROKEN)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        files.append(str(tmp_path / name))
+    page = await browser.new_page(viewport=PHONE, locale="en-US")
+    await page.goto(f"{site}/staff")
+    await log_in(page, hotel, manager)
+    await page.click("#tabs [data-tab=knowledge]")
+    await expect(page.locator("#doc-empty")).to_be_visible()
+    await page.set_input_files("#doc-upload", files)
+
+    await expect(page.locator("#doc-summary")).to_contain_text("Stored: 2 documents")
+    failed = page.locator("#doc-files li.failed")
+    await expect(failed).to_have_count(1)
+    await expect(failed.locator("code")).to_have_text(
+        "broken.md:5: the document has no text to answer from"
+    )
+    await expect(page.locator("#doc-files li.parsed")).to_have_count(2)
+    assert await page.locator("#doc-progress progress").get_attribute("value") == "1"
+    sources = page.locator("#doc-list li .source")
+    await expect(sources).to_have_count(2)
+    assert sorted(await sources.all_inner_texts()) == ["parking.md", "sauna.md"]
+    await page.screenshot(path=screenshot("knowledge-phone"), full_page=True)
+
+    # Deleted from the page: gone from the list and from the database.
+    sauna = page.locator("#doc-list li", has_text="sauna.md")
+    await sauna.get_by_role("button", name="Delete").click()
+    await sauna.get_by_role("button", name="Delete? Press again").click()
+    await expect(sources).to_have_count(1)
+    await expect(sources).to_have_text("parking.md")
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT source FROM documents WHERE tenant_id = %s", (hotel.tenant.id,)
+        )
+        assert await cur.fetchall() == [("parking.md",)]
