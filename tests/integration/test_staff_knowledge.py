@@ -18,8 +18,8 @@ from posada.knowledge.retrieval import Visibility, retrieve
 from posada.runtime import Runtime
 from posada.staff.accounts import Role, add_member
 from posada.tenants.service import Tenant
-from tests.support.abuse import Hotel, app_client, make_hotel
-from tests.support.helpers import write_docs
+from tests.support.abuse import Hotel, app_client, login_body, make_hotel
+from tests.support.helpers import serve_posada, write_docs
 
 PASSWORD = "correct horse battery"
 
@@ -361,3 +361,38 @@ async def test_another_hotel_sees_and_touches_nothing_and_reception_is_refused(
         assert (await http.delete(f"/api/staff/documents/{parking}")).status_code == 403
         after = await _own_documents(http)
     assert after == own, "nothing changed for the refused requests"
+
+
+async def test_over_real_http_the_events_stream_and_a_guest_is_answered_from_the_upload(
+    runtime: Runtime,
+) -> None:
+    hotel = await make_hotel(runtime, [("S1", "a", "4321", 0)])
+    # No LLM: the extractive answer quotes the passage it found.
+    env = {"POSADA_LLM_BASE_URL": "", "POSADA_LLM_API_KEY": ""}
+    for base in serve_posada(runtime, env=env):
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            csrf = await _staff(runtime, http, hotel.tenant, "manager")
+            parts = [
+                ("files", ("docs.zip", _zip({"spa/sauna.md": SAUNA.encode()}), "application/zip"))
+            ]
+            names: list[str] = []
+            async with http.stream(
+                "POST", "/api/staff/documents", files=parts, headers=csrf
+            ) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                names = [
+                    line[7:] async for line in response.aiter_lines() if line.startswith("event: ")
+                ]
+            assert names[0] == "file"
+            assert names[-1] == "done"
+            assert "progress" in names
+            login = await http.post("/api/guest/login", json=login_body(hotel, 0, "4321"))
+            assert login.status_code == 200, login.text
+            bearer = {"Authorization": f"Bearer {login.json()['token']}"}
+            answer = await http.post(
+                "/api/guest/chat", json={"message": "When does the sauna open?"}, headers=bearer
+            )
+    assert answer.status_code == 200, answer.text
+    assert "spa/sauna.md" in [source["source"] for source in answer.json()["sources"]]
+    assert "seven in the morning" in answer.json()["answer"]
