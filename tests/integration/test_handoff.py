@@ -16,6 +16,7 @@ import uvicorn
 from posada.answers.phrases import PHRASES
 from posada.api.app import create_app
 from posada.api.routes import guest_live
+from posada.guests.conversations import STAY_GONE
 from posada.runtime import Runtime
 from posada_bench.servers import free_port
 from tests.support.abuse import Hotel, app_client, make_hotel
@@ -189,7 +190,12 @@ async def test_the_button_asks_in_the_guests_language_once(
         "handoff": "waiting",
         "message": None,
     }
-    assert len(await messages(http, auth, body["conversation_id"])) == 1
+    (stored,) = await messages(http, auth, body["conversation_id"])
+    assert (stored["id"], stored["role"], stored["layer"]) == (
+        body["message"]["id"],
+        "notice",
+        "handoff",
+    )
 
     header = {**auth, "Accept-Language": "pt-BR,pt;q=0.9,en;q=0.8"}
     portuguese = await http.post("/api/guest/handoff", json={}, headers=header)
@@ -377,6 +383,7 @@ async def test_history_pages_from_the_newest_back_and_forward(
     assert [m["id"] for m in rest["messages"]] == [m["id"] for m in everything[4:]]
     both = await http.get(f"{path}?after=1&before=9", headers=auth)
     assert both.status_code == 422
+    assert [e["field"] for e in both.json()["errors"]] == ["query.before"]
 
 
 async def test_a_quiet_stream_sends_keep_alive_comments(
@@ -388,3 +395,29 @@ async def test_a_quiet_stream_sends_keep_alive_comments(
     async with stream(http, f"/api/guest/conversations/{conversation}/events", auth) as quiet:
         assert (await quiet.next(comments=True)).name == "handoff"  # the state, at once
         assert await quiet.next(comments=True) == Event("comment", "keep-alive", None)
+
+
+async def test_a_stream_ends_when_the_stay_does(
+    runtime: Runtime, site: str, http: httpx.AsyncClient, hotel: Hotel
+) -> None:
+    desk, csrf = await staff(runtime, site, hotel)
+    auth = await guest(http, hotel, 1, "1111")
+    asked = await http.post("/api/guest/handoff", json={}, headers=auth)
+    conversation = asked.json()["conversation_id"]
+    path = f"/api/guest/conversations/{conversation}/events"
+    async with aclosing(desk), stream(http, path, auth) as mine:
+        assert (await mine.next()).name == "handoff"
+        async with runtime.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE reservations SET status = 'cancelled' "
+                "WHERE tenant_id = %s AND external_ref = 'r1'",
+                (hotel.tenant.id,),
+            )
+        sent = await desk.post(
+            f"/api/staff/conversations/{conversation}/reply", json={"text": "hi"}, headers=csrf
+        )
+        assert sent.status_code == 201
+        ended = await mine.next()
+        assert (ended.name, ended.data) == ("error", {"detail": STAY_GONE})
+        with pytest.raises(AssertionError, match="the stream ended"):
+            await mine.next()

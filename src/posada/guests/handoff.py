@@ -75,10 +75,11 @@ async def request_handoff(
                RETURNING c.id, locked.handoff AS before),
            target AS (SELECT * FROM created UNION ALL SELECT * FROM owned),
            stored AS (
-               INSERT INTO messages (conversation_id, tenant_id, role, content)
-               SELECT target.id, %(tenant)s, m.role, m.content
-               FROM target, (VALUES (1, 'guest', %(question)s::text),
-                                    (2, 'notice', %(notice)s::text)) AS m(n, role, content)
+               INSERT INTO messages (conversation_id, tenant_id, role, content, layer)
+               SELECT target.id, %(tenant)s, m.role, m.content, m.layer
+               FROM target, (VALUES (1, 'guest', %(question)s::text, NULL),
+                                    (2, 'notice', %(notice)s::text, 'handoff'))
+                            AS m(n, role, content, layer)
                WHERE (m.n = 1 AND m.content IS NOT NULL) OR (m.n = 2 AND target.before IS NULL)
                ORDER BY m.n
                RETURNING id, role, content, created_at)
@@ -211,8 +212,8 @@ async def hand_back(
                WHERE id = %(conversation)s AND tenant_id = %(tenant)s AND handoff IS NOT NULL
                RETURNING id),
            stored AS (
-               INSERT INTO messages (conversation_id, tenant_id, role, content)
-               SELECT id, %(tenant)s, 'notice', %(notice)s FROM back
+               INSERT INTO messages (conversation_id, tenant_id, role, content, layer)
+               SELECT id, %(tenant)s, 'notice', %(notice)s, 'handoff' FROM back
                RETURNING id)
            SELECT {notify_sql("%(conversation)s::bigint", "id::text")} FROM stored""",  # noqa: S608 (constants only)
         {"conversation": conversation_id, "tenant": tenant_id, "notice": notice},

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.exceptions import RequestValidationError
 
 from posada.api.deps import GuestDep, RuntimeDep
 from posada.api.openapi import COMMON, responses
-from posada.core.errors import InvalidInput, NotAuthorized, NotFound
+from posada.core.errors import NotAuthorized, NotFound
 from posada.guests.conversations import list_conversations, list_messages
 
 router = APIRouter(prefix="/api/guest/conversations", tags=["guest"])
@@ -42,7 +43,9 @@ async def conversation(
     (older ones: pass `next_before` as `before`), or those after `after` (pass
     `next_after` for more); `handoff` says whether a person has it."""
     if after is not None and before is not None:
-        raise InvalidInput("give `after` or `before`, not both")
+        raise RequestValidationError(
+            [{"loc": ("query", "before"), "msg": "give after or before, not both"}]
+        )
     async with runtime.pool.connection() as conn:
         page = await list_messages(
             conn,
