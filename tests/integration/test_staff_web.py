@@ -14,8 +14,9 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright, 
 from posada.runtime import Runtime
 from posada.staff.accounts import Role, add_member
 from tests.integration.test_web import CHROMIUM, FLAGS, SCREENS
-from tests.support.abuse import Hotel, make_hotel
+from tests.support.abuse import HEADER, Hotel, app_client, make_hotel
 from tests.support.helpers import serve_fake_llm, serve_posada
+from tests.support.staff_login import ask, guest_login
 
 PASSWORD = "correct horse battery"
 PHONE: ViewportSize = {"width": 360, "height": 740}
@@ -79,6 +80,7 @@ async def test_log_in_wrong_then_right_and_the_tabs_follow_the_role(
     await log_in(page, hotel, desk, "not the password")
     wrong = "Wrong hotel, e-mail or password, or too many tries; wait a little and try again."
     await expect(page.locator("#login-error")).to_have_text(wrong)
+    await page.screenshot(path=screenshot("login-phone"))
     await expect(page.locator("#tabs")).to_be_hidden()
 
     await log_in(page, hotel, desk)
@@ -105,6 +107,10 @@ async def test_log_in_wrong_then_right_and_the_tabs_follow_the_role(
     await expect(page.locator("#tabs [data-tab=reservations]")).to_have_text("Reservas")
     await page.click("#tabs [data-tab=staff]")
     await expect(page.locator("#acc-list li")).to_have_count(2)
+    await page.screenshot(path=screenshot("accounts-phone"))
+    await page.click("#tabs [data-tab=reservations]")
+    await page.set_viewport_size(LAPTOP)
+    await page.screenshot(path=screenshot("reservations-top-laptop"))
     assert [text for text in console if "Content Security Policy" in text] == []
 
 
@@ -278,3 +284,106 @@ async def test_an_upload_with_a_broken_file_names_it_by_line_and_stores_the_rest
             "SELECT source FROM documents WHERE tenant_id = %s", (hotel.tenant.id,)
         )
         assert await cur.fetchall() == [("parking.md",)]
+
+
+async def test_the_front_desk_adds_edits_cancels_and_imports_stays(
+    site: str, runtime: Runtime, browser: Browser, tmp_path: Path
+) -> None:
+    hotel = await make_hotel(runtime, [])
+    desk = await member(runtime, hotel, "reception")
+    page = await browser.new_page(viewport=PHONE, locale="en-US")
+    await page.goto(f"{site}/staff")
+    await log_in(page, hotel, desk)
+    await expect(page.locator("#res-empty")).to_be_visible()
+
+    form = page.locator("#res-form")
+    day = hotel.day(0).isoformat()
+    later = hotel.day(-3).isoformat()
+    await page.click("#res-add")
+    await form.locator("[name=external_ref]").fill("W-1")
+    await form.locator("[name=unit]").select_option("b")
+    await form.locator("[name=guest_name]").fill("José Pérez")
+    await form.locator("[name=phone_last4]").fill("7788")
+    await form.locator("[name=check_in]").fill(later)
+    await form.locator("[name=check_out]").fill(day)  # before check-in: refused
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".error")).to_contain_text("check_out")
+    await form.locator("[name=check_in]").fill(day)
+    await form.locator("[name=check_out]").fill(later)
+    await form.locator("button[type=submit]").click()
+    await expect(form).to_be_hidden()
+    rows = page.locator("#res-list > li")
+    await expect(rows).to_have_count(1)
+    await expect(rows.locator(".name")).to_have_text("José Pérez")
+    await expect(rows.locator(".unit")).to_have_text("B")
+
+    await rows.get_by_role("button", name="Edit").click()
+    await expect(form.locator("[name=external_ref]")).to_be_disabled()
+    await form.locator("[name=guest_name]").fill("José Pérez Gil")
+    await form.locator("button[type=submit]").click()
+    await expect(rows.locator(".name")).to_have_text("José Pérez Gil")
+
+    await rows.get_by_role("button", name="Cancel stay").click()
+    await rows.get_by_role("button", name="Cancel? Press again").click()
+    await expect(rows.locator(".badge")).to_have_text("cancelled")
+
+    # A CSV with a bad line: every bad line named, nothing imported.
+    bad = tmp_path / "stays.csv"
+    bad.write_text(
+        HEADER
+        + f"C-1,a,Ana,1234,{day},{later},confirmed\n"
+        + f"C-2,zz,Bea,1234,{day},{later},confirmed\n",
+        encoding="utf-8",
+    )
+    await page.set_input_files("#res-import", str(bad))
+    result = page.locator("#res-import-result")
+    await expect(result.locator("li")).to_have_count(1)
+    await expect(result.locator("li")).to_contain_text("line 3:")
+    await expect(rows).to_have_count(1)
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + f"C-1,a,Ana,1234,{day},{later},confirmed\n", encoding="utf-8")
+    await page.set_input_files("#res-import", str(good))
+    await expect(result).to_have_text("Imported: 1 new, 0 updated.")
+    await expect(rows).to_have_count(2)
+    await page.fill("#res-filters input[name=name]", "jose")
+    await expect(rows).to_have_count(1)
+    await page.screenshot(path=screenshot("reservations-form-phone"))
+
+
+HELIPAD = "Is there a helipad for my helicopter?"
+ROOF = "Yes: the helipad is on the roof of building B; book it at reception a day ahead."
+
+
+async def test_the_manager_adds_an_unanswered_question_to_the_faq(
+    site: str, runtime: Runtime, browser: Browser
+) -> None:
+    hotel = await make_hotel(runtime, [("S1", "a", "2001", 1)])
+    manager = await member(runtime, hotel, "manager")
+    async with app_client(runtime) as http:
+        guest = await guest_login(http, hotel, 1, "2001")
+        declined = await ask(http, guest, HELIPAD)
+        assert declined["sources"] == []
+
+        page = await browser.new_page(viewport=LAPTOP, locale="en-US")
+        await page.goto(f"{site}/staff")
+        await log_in(page, hotel, manager)
+        await page.click("#tabs [data-tab=report]")
+        group = page.locator("#report-list > li")
+        await expect(group).to_have_count(1)
+        await expect(group.locator(".question")).to_have_text(HELIPAD)
+        await group.get_by_role("button", name="Add to FAQ").click()
+        dialog = page.locator("#faq-dialog")
+        await expect(dialog.locator("[name=question]")).to_have_value(HELIPAD)
+        await dialog.locator("[name=answer]").fill(ROOF)
+        await page.screenshot(path=screenshot("faq-dialog-laptop"))
+        await dialog.locator("button[type=submit]").click()
+        await expect(dialog).to_be_hidden()
+        await expect(group.locator(".badge.ok")).to_be_visible()
+
+        await page.click("#tabs [data-tab=knowledge]")
+        entry = page.locator("#faq-list > li")
+        await expect(entry).to_have_count(1)
+        await expect(entry.locator(".answer")).to_have_text(ROOF)
+        # The guest's next question is answered from it.
+        again = await ask(http, guest, HELIPAD, declined["conversation_id"])
+        assert again["answer"] == ROOF

@@ -4,7 +4,7 @@
 
 export const TEXT = {
   es: {
-    title: "Recepción", hotelSlug: "Hotel (identificador)", email: "Correo", password: "Contraseña",
+    title: "posada ·", hotelSlug: "Hotel (identificador)", email: "Correo", password: "Contraseña",
     enter: "Entrar", logout: "Salir",
     loginFailed: "Hotel, correo o contraseña incorrectos, o demasiados intentos; espera un poco y vuelve a intentarlo.",
     reservations: "Reservas", conversations: "Conversaciones", report: "Sin respuesta",
@@ -20,7 +20,7 @@ export const TEXT = {
     layer: "Capa", attention: "Requiere atención", back: "← Volver", handBack: "Devolver a posada",
     send: "Enviar", waiting: "esperando", withStaff: "con recepción", messages: "mensajes",
     guest: "Huésped", assistant: "posada", staffRole: "Recepción", notice: "Aviso",
-    days: "Últimos días", count: "veces", reasons: "Motivo", declined: "sin información",
+    days: "Últimos días", count: (n) => (n === 1 ? "1 vez" : `${n} veces`), reasons: "Motivo", declined: "sin información",
     unhelpful: "marcada inútil", rewordings: "Otras formas", addToFaq: "Añadir a FAQ",
     documents: "Documentos", sharedDocs: "Documentos de turismo compartidos (solo lectura)", upload: "Subir .md o .zip", chunks: "fragmentos", faqs: "FAQ",
     delete: "Eliminar", confirmDelete: "¿Eliminar? Pulsa otra vez", parsed: "leído", failed: "falló",
@@ -32,7 +32,7 @@ export const TEXT = {
     addMember: "Añadir cuenta", remove: "Quitar", error: "Algo salió mal; inténtalo de nuevo.",
   },
   en: {
-    title: "Front desk", hotelSlug: "Hotel (identifier)", email: "E-mail", password: "Password",
+    title: "posada ·", hotelSlug: "Hotel (identifier)", email: "E-mail", password: "Password",
     enter: "Log in", logout: "Log out",
     loginFailed: "Wrong hotel, e-mail or password, or too many tries; wait a little and try again.",
     reservations: "Reservations", conversations: "Conversations", report: "Unanswered",
@@ -48,7 +48,7 @@ export const TEXT = {
     layer: "Layer", attention: "Needs attention", back: "← Back", handBack: "Hand back to posada",
     send: "Send", waiting: "waiting", withStaff: "with reception", messages: "messages",
     guest: "Guest", assistant: "posada", staffRole: "Reception", notice: "Notice",
-    days: "Last days", count: "times", reasons: "Why", declined: "no information",
+    days: "Last days", count: (n) => (n === 1 ? "once" : `${n} times`), reasons: "Why", declined: "no information",
     unhelpful: "marked unhelpful", rewordings: "Other wordings", addToFaq: "Add to FAQ",
     documents: "Documents", sharedDocs: "Shared tourism documents (read-only)", upload: "Upload .md or .zip", chunks: "chunks", faqs: "FAQ",
     delete: "Delete", confirmDelete: "Delete? Press again", parsed: "read", failed: "failed",

@@ -185,6 +185,9 @@ async function onEvent(data) {
   const list = $("conv-list");
   let li = list.querySelector(`li[data-id="${data.id}"]`);
   if (!li) {
+    // A filtered list shows only what its filters give; the waiting count still moved.
+    const form = $("conv-filters");
+    if (form.elements.unit.value || form.elements.layer.value || form.elements.attention.checked) return;
     const response = await api(`/api/staff/conversations/${data.id}?limit=1`);
     if (!response.ok) return;
     const c = await response.json();

@@ -15,7 +15,7 @@ function group(g) {
   const reasons = g.reasons.map((r) => t(r)).join(", ");
   return el("li", { class: "group" },
     el("strong", { class: "question" }, g.question),
-    el("span", { class: "badge" }, `${g.count} ${t("count")}`),
+    el("span", { class: "badge" }, t("count")(g.count)),
     el("small", { class: "muted" }, `${t("reasons")}: ${reasons} · ${when(g.last_asked)}${g.unit ? ` · ${g.unit}` : ""}`),
     g.rewordings.length > 0 && el("details", {},
       el("summary", {}, `${t("rewordings")} (${g.rewordings.length})`),
