@@ -3,8 +3,8 @@ report's grouping: two wordings of one group ask the same thing; two of differen
 do not, however near their topics (late check-out and early check-in, extra towels and
 beach towels, a heated pool and the pool's hours).
 
-Written for posada, in the way guests type. `TUNING` chose the threshold
-(`posada.staff.report.SAME_QUESTION`); `TESTING` only checks it.
+Written for posada, in the way guests type. `TUNING` (with bench/labels/real's tuning half)
+chose the threshold (`posada.staff.report.SAME_QUESTION`); `TESTING` only checks it.
 """
 
 from __future__ import annotations
