@@ -387,3 +387,49 @@ async def test_the_manager_adds_an_unanswered_question_to_the_faq(
         # The guest's next question is answered from it.
         again = await ask(http, guest, HELIPAD, declined["conversation_id"])
         assert again["answer"] == ROOF
+
+
+async def test_conversations_page_on_scroll_and_an_open_one_loads_older_messages_at_the_top(
+    site: str, runtime: Runtime, browser: Browser
+) -> None:
+    hotel = await make_hotel(runtime, [("S1", "a", "3001", 1)])
+    desk = await member(runtime, hotel, "reception")
+    # 40 conversations of one stay (more than a page of 25); the newest has 70 messages.
+    async with runtime.pool.connection() as conn:
+        for n in range(40):
+            cur = await conn.execute(
+                "INSERT INTO conversations (tenant_id, reservation_id, updated_at) "
+                "SELECT tenant_id, id, now() - make_interval(mins => %s) FROM reservations "
+                "WHERE tenant_id = %s RETURNING id",
+                (40 - n, hotel.tenant.id),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            count = 70 if n == 39 else 1
+            await conn.execute(
+                "INSERT INTO messages (conversation_id, tenant_id, role, content) "
+                "SELECT %s, %s, 'guest', 'question ' || %s || '.' || i "
+                "FROM generate_series(1, %s) i",
+                (row[0], hotel.tenant.id, n, count),
+            )
+    page = await browser.new_page(viewport=PHONE, locale="en-US")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/conversations?" in r.url else None)
+    await page.goto(f"{site}/staff#conversations")
+    await log_in(page, hotel, desk)
+    items = page.locator("#conv-list > li")
+    await expect(items).to_have_count(25)
+    await expect(items.first.locator(".title")).to_have_text("question 39.1")
+    await page.locator("#conv-more").scroll_into_view_if_needed()
+    await expect(items).to_have_count(40)
+    assert any("before=" in url for url in asked), asked
+
+    await items.first.click()
+    messages = page.locator("#conv-messages > li")
+    await expect(messages).to_have_count(30)
+    await expect(messages.last.locator(".text")).to_have_text("question 39.70")
+    for shown in (60, 70):
+        await page.locator("#conv-scroll").evaluate("(box) => { box.scrollTop = 0; }")
+        await expect(messages).to_have_count(shown)
+    texts = await page.locator("#conv-messages .text").all_inner_texts()
+    assert texts == [f"question 39.{i}" for i in range(1, 71)]

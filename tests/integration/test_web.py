@@ -96,6 +96,10 @@ async def test_log_in_ask_see_the_stream_reload_see_the_history(
         await expect(page.locator("#messages li.assistant .sources").last).to_contain_text(
             "Sources:"
         )
+        # The new conversation's live stream gave the answer its stored id: thumbs on it.
+        await expect(
+            page.locator("#messages li.assistant").last.locator(".feedback button")
+        ).to_have_count(2)
         await page.screenshot(path=str(tmp_path_factory.mktemp("web") / "chat.png"))
 
         await page.reload()
@@ -301,4 +305,38 @@ async def test_a_throttled_login_says_to_wait_not_that_the_stay_is_wrong(site: s
         await expect(page.locator("#login-error")).to_have_text(
             "Too many tries in a row; please wait a little and try again."
         )
+        await browser.close()
+
+
+async def test_a_guest_who_asks_for_a_person_sees_one_notice_and_waits(
+    site: str, current_stay: StayFinder
+) -> None:
+    stay = await current_stay("manglar")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport={"width": 360, "height": 640}, locale="es-CO")
+        await page.goto(f"{site}/?hotel=casa-azul")
+        await page.fill("#check-in", stay.check_in.isoformat())
+        await page.fill("#phone", stay.phone_last4)
+        await page.click("#login button[type=submit]")
+        await page.fill("#message", "quiero hablar con una persona de recepción")
+        await page.click("#ask button[type=submit]")
+        notice = page.locator("#messages li.notice .text")
+        await expect(notice).to_have_text("Una persona de recepción te responderá aquí en breve.")
+        await expect(page.locator("#handoff")).to_have_text(
+            "Una persona de recepción te responderá aquí."
+        )
+        await expect(page.locator("#reception")).to_be_hidden()
+        # Its stored copy came on the live stream: the same bubble, not a second one.
+        await expect(page.locator("#messages li.notice[data-id]")).to_have_count(1)
+        await expect(page.locator("#messages li")).to_have_count(2)
+        # While waiting, a message is kept for reception and not answered.
+        await page.fill("#message", "¿hay toallas extra?")
+        await page.click("#ask button[type=submit]")
+        await expect(page.locator("#messages li.guest")).to_have_count(2)
+        await expect(page.locator("#messages .typing")).to_have_count(0)
+        await expect(page.locator("#messages li")).to_have_count(3)
+        await page.reload()
+        await expect(page.locator("#messages li")).to_have_count(3)
+        await expect(page.locator("#handoff")).to_be_visible()
         await browser.close()

@@ -258,8 +258,9 @@ function listen() {
   (async () => {
     for (let wait = 1000; chat.live === live; wait = Math.min(wait * 2, 15000)) {
       try {
-        const query = chat.lastId ? `?after=${chat.lastId}` : "";
-        const response = await fetch(`/api/guest/conversations/${conversation}/events${query}`, {
+        // From the start of a new conversation (0): its first question and answer come
+        // back with their ids, which the thumbs need.
+        const response = await fetch(`/api/guest/conversations/${conversation}/events?after=${chat.lastId}`, {
           headers: auth(), signal: live.stop.signal,
         });
         if (response.status === 401) return logout();
@@ -386,6 +387,7 @@ async function answer(question, item) {
     } else if (event === "done") {
       setSources(item, data.sources);
       if (data.handoff !== undefined) setHandoff(data.handoff);
+      if (data.handoff && text.textContent) item.className = "notice"; // "a person will answer"
       if (data.message_id) { item.dataset.id = data.message_id; addFeedback(item); }
     } else if (event === "error") text.textContent = TEXT[lang].error;
     if (follow) toEnd();
