@@ -249,7 +249,9 @@ async def test_a_malformed_upload_is_a_422_naming_the_file_and_changes_nothing(
         ([good, ("../x.md", b"# x\ntext")], "not a usable file name"),
         ([good, ("..\\x.md", b"# x\ntext")], "not a usable file name"),
     ]
-    async with app_client(runtime) as http:
+    # Uploads have their own bound (POSADA_STAFF_UPLOAD_MAX_BYTES), set low here.
+    bounded = runtime.settings.staff.model_copy(update={"upload_max_bytes": 100_000})
+    async with app_client(runtime, staff=bounded) as http:
         csrf = await _staff(runtime, http, hotel.tenant, "manager")
         for files, named in cases:
             response = await _upload(http, csrf, files)
@@ -270,9 +272,11 @@ async def test_a_malformed_upload_is_a_422_naming_the_file_and_changes_nothing(
             headers={**csrf, "Content-Type": "multipart/form-data"},
         )
         assert torn.status_code == 422, torn.text
-        # Over POSADA_MAX_BODY_BYTES (64 KiB here): refused as it streams in.
-        huge = await _upload(http, csrf, [good, ("huge.md", b"# Huge\n" + b"a" * 70_000)])
+        # Over the upload bound: refused as it streams in.
+        huge = await _upload(http, csrf, [good, ("huge.md", b"# Huge\n" + b"a" * 120_000)])
         assert huge.status_code == 413, huge.text
+        # A chat message's bound (64 KiB) is not an upload's.
+        assert (await http.post("/api/guest/chat", content=b"x" * 70_000)).status_code == 413
         assert sorted(await _own_documents(http)) == ["parking.md"]
     assert await _version(runtime, hotel.tenant) == before
 
@@ -396,3 +400,19 @@ async def test_over_real_http_the_events_stream_and_a_guest_is_answered_from_the
     assert answer.status_code == 200, answer.text
     assert "spa/sauna.md" in [source["source"] for source in answer.json()["sources"]]
     assert "seven in the morning" in answer.json()["answer"]
+
+
+async def test_an_upload_may_be_larger_than_a_chat_message(runtime: Runtime) -> None:
+    hotel = await make_hotel(runtime, [])
+    text = "The heater is by the door and the window opens outwards. " * 15
+    manual = SAUNA + "".join(f"\n## Room {n}\n\n{text}\n" for n in range(4))
+    # A message's bound set low: the upload is over it, and under the upload's own.
+    async with app_client(runtime, max_body_bytes=2048) as http:
+        assert len(manual.encode()) > 2048
+        csrf = await _staff(runtime, http, hotel.tenant, "manager")
+        events = _events(await _upload(http, csrf, [("big.md", manual.encode())]))
+        done = [data for name, data in events if name == "done"]
+        assert len(done) == 1
+        assert done[0]["failed"] == [], done
+        assert "big.md" in await _own_documents(http)
+        assert (await http.post("/api/guest/chat", content=b"x" * 3000)).status_code == 413

@@ -144,6 +144,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
         body_timeout_s=settings.body_timeout_s,
+        max_upload_bytes=settings.staff.upload_max_bytes,
     )
     app.add_middleware(SecurityHeadersMiddleware)
 

@@ -1,11 +1,12 @@
 """Size and time limits on requests, at two levels.
 
 `LimitsMiddleware` (plain ASGI, so streamed bodies are never buffered) refuses a body over
-`max_body_bytes` as it streams in, before FastAPI parses it and before auth: a
-`Content-Length` over the limit at once, a chunked body as soon as it passes the limit
-(413). It refuses headers over `max_header_bytes` or `max_headers` (431), and a body that
-stalls for `body_timeout_s` between two pieces (408). It sees a request only once its
-headers are complete, so it cannot bound what reading them costs.
+`max_body_bytes` (`max_upload_bytes` for the staff page's uploads: documents and a
+reservations CSV, which are files, not messages) as it streams in, before FastAPI parses
+it and before auth: a `Content-Length` over the limit at once, a chunked body as soon as
+it passes the limit (413). It refuses headers over `max_header_bytes` or `max_headers`
+(431), and a body that stalls for `body_timeout_s` between two pieces (408). It sees a
+request only once its headers are complete, so it cannot bound what reading them costs.
 
 `GuardedHttpTools` does that in uvicorn's httptools protocol: it counts header bytes and
 headers while they are parsed (431 and close, before the request reaches the app), and
@@ -34,6 +35,8 @@ from posada.core.config import Settings
 from posada.core.errors import HeadersTooLarge, PayloadTooLarge, PosadaError, RequestTimeout
 
 _PROTOCOL = "posada.api.http_limits:GuardedHttpTools"
+# The staff page's uploads: files, bounded by POSADA_STAFF_UPLOAD_MAX_BYTES instead.
+UPLOADS = frozenset({"/api/staff/documents", "/api/staff/reservations/import"})
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -75,9 +78,11 @@ class LimitsMiddleware:
         max_header_bytes: int,
         max_headers: int,
         body_timeout_s: float,
+        max_upload_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.body_timeout_s = body_timeout_s
@@ -95,6 +100,7 @@ class LimitsMiddleware:
         complete = False
         tripped = False
         started = False
+        limit = self._body_limit(scope)
 
         async def limited_receive() -> Message:
             nonlocal received, complete, tripped
@@ -113,9 +119,9 @@ class LimitsMiddleware:
                 complete = True
                 return message
             received += len(message.get("body", b""))
-            if received > self.max_body_bytes:
+            if received > limit:
                 tripped = True
-                raise PayloadTooLarge(f"the request body is over {self.max_body_bytes} bytes")
+                raise PayloadTooLarge(f"the request body is over {limit} bytes")
             complete = not message.get("more_body", False)
             return message
 
@@ -135,16 +141,23 @@ class LimitsMiddleware:
                 raise
             await _refuse(send, exc)
 
+    def _body_limit(self, scope: Scope) -> int:
+        """The larger limit for an upload's POST, the message limit for everything else."""
+        if scope["method"] == "POST" and scope["path"] in UPLOADS:
+            return self.max_upload_bytes
+        return self.max_body_bytes
+
     def _refusal(self, scope: Scope) -> PosadaError | None:
         headers = scope["headers"]
         if len(headers) > self.max_headers:
             return HeadersTooLarge(f"more than {self.max_headers} request headers")
         if header_bytes(scope) > self.max_header_bytes:
             return HeadersTooLarge(f"request headers over {self.max_header_bytes} bytes")
+        limit = self._body_limit(scope)
         for name, value in headers:
             # httptools has refused a Content-Length that is not a number.
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                return PayloadTooLarge(f"the request body is over {self.max_body_bytes} bytes")
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                return PayloadTooLarge(f"the request body is over {limit} bytes")
         return None
 
 

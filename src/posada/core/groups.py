@@ -47,3 +47,6 @@ class StaffSettings(BaseModel):
     login_free: int = Field(default=5, ge=1)
     # Passwords shorter than this are refused when an account is made.
     password_min_length: int = Field(default=10, ge=8, le=128)
+    # The body of an upload from the staff page (Markdown files or a zip; a reservations
+    # CSV); every other request keeps POSADA_MAX_BODY_BYTES.
+    upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
