@@ -58,8 +58,9 @@ function row(stay) {
   );
   return el("li", { class: `stay ${stay.status}`, dataset: { id: stay.id } },
     el("strong", { class: "name" }, stay.guest_name),
-    el("span", { class: "unit" }, stay.unit_name),
-    el("span", { class: "dates" }, `${stay.check_in} → ${stay.check_out}`),
+    el("span", { class: "where" },
+      el("span", { class: "unit" }, stay.unit_name),
+      el("span", { class: "dates" }, `${stay.check_in} → ${stay.check_out}`)),
     el("span", { class: `badge ${stay.status}` }, t(stay.status)),
     el("small", { class: "muted" }, `${stay.external_ref} · ••${stay.phone_last4}`),
     el("span", { class: "row-actions" },
