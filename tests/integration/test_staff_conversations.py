@@ -155,7 +155,10 @@ async def test_items_say_what_needs_attention_and_filters_narrow(runtime: Runtim
     unhelpful = await _conversation(
         runtime, hotel, "S2", at[2], [_q("pool?"), _a("9 to 5", feedback=-1)]
     )
-    waiting = await _conversation(runtime, hotel, "S2", at[3], [_q("a person please")], "waiting")
+    notice = {"role": "notice", "content": "A person will answer you here.", "layer": "handoff"}
+    waiting = await _conversation(
+        runtime, hotel, "S2", at[3], [_q("a person please"), notice], "waiting"
+    )
     better_later = await _conversation(
         runtime, hotel, "S1", at[4],
         [_q("gym?"), _a("No", sources=[]), _q("gimnasio?"), _a("Floor 2", feedback=1)],
@@ -180,6 +183,7 @@ async def test_items_say_what_needs_attention_and_filters_narrow(runtime: Runtim
         assert set(await _ids(http, attention="true")) == {declined, unhelpful, waiting}
         assert set(await _ids(http, attention="false")) == {answered, better_later}
         assert await _ids(http, layer="faq") == [answered]
+        assert await _ids(http, layer="handoff") == [waiting]
         assert set(await _ids(http, unit="b")) == {unhelpful, waiting}
         assert await _ids(http, unit="b", attention="true", layer="extractive") == [unhelpful]
         assert await _ids(http, unit="nowhere") == []

@@ -18,8 +18,9 @@ from typing import Any, Literal
 from posada.core.errors import InvalidInput, NotFound
 from posada.db.pool import AsyncConn
 
-# The layers an answer is stored with (a handoff notice is a message of its own role, no layer).
-Layer = Literal["exact", "semantic", "faq", "llm", "extractive"]
+# The layers messages are stored with: an answer's, and 'handoff' for the notices of a
+# handoff (messages of their own role, never counted as declined).
+Layer = Literal["exact", "semantic", "faq", "llm", "extractive", "handoff"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
