@@ -100,7 +100,10 @@ $("logout").addEventListener("click", async () => {
 $("lang").addEventListener("change", () => {
   setLang($("lang").value);
   translate();
-  if (state.role) $("who").textContent = `${$("who").textContent.split(" · ")[0]} · ${t(state.role)}`;
+  if (state.role) {
+    $("who").textContent = `${$("who").textContent.split(" · ")[0]} · ${t(state.role)}`;
+    TABS[current].open(); // its rows again, in the new language
+  }
 });
 
 for (const button of document.querySelectorAll("#tabs [role=tab]")) {
