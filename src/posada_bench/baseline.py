@@ -23,7 +23,7 @@ import asyncio
 from typing import Any
 
 from posada.answers.lookup import Lookup
-from posada.answers.steps import Steps
+from posada.answers.steps import Steps, Stored
 from posada.core.context import RequestStats
 from posada.db.pool import AsyncConn
 from posada.guests.tokens import GuestClaims
@@ -87,10 +87,10 @@ class BaselineSteps(Steps):
             return retrieved.chunks  # whatever was found
         return relevant
 
-    async def store_answer(self, conn: AsyncConn, **answer: Any) -> int | None:
+    async def store_answer(self, conn: AsyncConn, **answer: Any) -> Stored:
         if self.settings.conversation_store != "stepwise":
             return await super().store_answer(conn, **answer)
-        return await record_answer_stepwise(conn, **answer)
+        return Stored(*await record_answer_stepwise(conn, **answer))
 
     async def after_answer(
         self, guest: GuestClaims, conversation_id: int, count: int | None, timer: RequestStats

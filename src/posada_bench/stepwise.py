@@ -83,9 +83,12 @@ async def record_guest_message_stepwise(
 
 async def record_answer_stepwise(
     conn: AsyncConn, *, tenant_id: int, conversation_id: int, **answer: Any
-) -> int:
-    """Store the answer, count the messages, touch the conversation; return the count."""
-    await record_answer(conn, tenant_id=tenant_id, conversation_id=conversation_id, **answer)
+) -> tuple[int, int]:
+    """Store the answer, count the messages, touch the conversation; the answer's id and
+    the count."""
+    stored = await record_answer(
+        conn, tenant_id=tenant_id, conversation_id=conversation_id, **answer
+    )
     cur = await conn.execute(
         "SELECT count(*) FROM messages WHERE conversation_id = %s AND tenant_id = %s",
         (conversation_id, tenant_id),
@@ -95,4 +98,4 @@ async def record_answer_stepwise(
         "UPDATE conversations SET updated_at = now() WHERE id = %s AND tenant_id = %s",
         (conversation_id, tenant_id),
     )
-    return int(row[0]) if row else 0
+    return stored, int(row[0]) if row else 0

@@ -145,7 +145,7 @@ async def test_guests_do_not_see_how_an_answer_was_made_in_production(
     response = await prod.post("/api/guest/chat", json=question, headers=auth)
     assert response.status_code == 200
     assert set(response.json()) == {
-        "answer", "conversation_id", "sources", "incomplete", "handoff"
+        "answer", "conversation_id", "sources", "incomplete", "handoff", "message_id"
     }  # fmt: skip
     assert response.json()["handoff"] is None
     assert "server-timing" not in response.headers
@@ -154,8 +154,18 @@ async def test_guests_do_not_see_how_an_answer_was_made_in_production(
     streamed = await prod.post("/api/guest/chat/stream", json=question, headers=auth)
     events = _events(streamed.text)
     assert set(events["meta"]) == {"conversation_id"}
-    assert set(events["done"]) == {"conversation_id", "sources", "incomplete", "handoff"}
+    assert set(events["done"]) == {
+        "conversation_id", "sources", "incomplete", "handoff", "message_id"
+    }  # fmt: skip
     assert "server-timing" not in streamed.headers
+    # Each names the answer stored, which the guest may rate.
+    ids = {response.json()["message_id"], events["done"]["message_id"]}
+    assert len(ids) == 2
+    for message_id in ids:
+        rated = await prod.post(
+            f"/api/guest/messages/{message_id}/feedback", json={"helpful": True}, headers=auth
+        )
+        assert rated.status_code == 204, rated.text
 
     staff = {**auth, "X-Posada-Admin": ADMIN}
     seen = await prod.post("/api/guest/chat", json=question, headers=staff)

@@ -51,6 +51,8 @@ class Answer:
     # Not None: a person has the conversation ('waiting' for one, or 'staff'), so posada
     # did not answer (the text is empty, or the notice that a person will answer).
     handoff: str | None = None
+    # The stored answer's id: the guest's thumbs up or down names it.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ async def serve_exact(
                 )
             await steps.after("store")
         answer.conversation_id = exchanged.conversation_id
+        answer.message_id = exchanged.answer_id
         if exchanged.handoff is not None:
             async for event in serve_held(timer, answer.conversation_id, exchanged.handoff):
                 yield event
@@ -228,11 +229,11 @@ async def store(
     entry: CacheEntry | None = None,
     hit: int | None = None,
 ) -> int | None:
-    """Store the answer (and the cache entry it makes, or the reuse it was); some steps
-    also say how many messages there are now."""
+    """Store the answer (and the cache entry it makes, or the reuse it was), noting its id
+    on it; some steps also say how many messages there are now."""
     assert answer.conversation_id is not None
     async with pool.connection() as conn:
-        return await steps.store_answer(
+        stored = await steps.store_answer(
             conn,
             tenant_id=guest.tenant_id,
             conversation_id=answer.conversation_id,
@@ -248,6 +249,8 @@ async def store(
             cache_entry=entry,
             cache_hit=hit,
         )
+    answer.message_id = stored.message_id
+    return stored.count
 
 
 async def store_left(

@@ -11,6 +11,7 @@ setting only it implements is set (`NAIVE_SWITCHES`); it is found through the
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -41,6 +42,14 @@ NAIVE_SWITCHES = (
     "stage_delay_ms",
 )
 ENTRY_POINTS = "posada.steps"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored answer's id, and the conversation's message count when the steps know it."""
+
+    message_id: int
+    count: int | None = None
 
 
 class Steps:
@@ -102,10 +111,10 @@ class Steps:
         """What an LLM is sent: the relevant passages (none: no call)."""
         return relevant
 
-    async def store_answer(self, conn: AsyncConn, **answer: Any) -> int | None:
-        """The answer stored (with its cache entry); the message count, when it is known."""
-        await record_answer(conn, **answer)
-        return None
+    async def store_answer(self, conn: AsyncConn, **answer: Any) -> Stored:
+        """The answer stored (with its cache entry): its id, and the message count when it
+        is known."""
+        return Stored(await record_answer(conn, **answer))
 
     async def after_answer(
         self, guest: GuestClaims, conversation_id: int, count: int | None, timer: RequestStats

@@ -201,6 +201,7 @@ class Exchanged:
 
     conversation_id: int
     handoff: str | None
+    answer_id: int | None = None  # the stored answer (None: only the question was)
 
 
 async def record_exchange(
@@ -236,6 +237,8 @@ async def record_exchange(
                RETURNING id, conversation_id)
            SELECT EXISTS (SELECT 1 FROM guest), (SELECT max(conversation_id) FROM stored),
                   (SELECT handoff FROM target),
+                  -- The answer is inserted after the question: the larger id.
+                  (SELECT max(id) FROM stored WHERE (SELECT handoff FROM target) IS NULL),
                   (SELECT {notify_sql("id", "SELECT string_agg(id::text, ',') FROM stored")}
                    FROM target),
                   -- Both messages can be given again from the cache: the commit need not
@@ -260,7 +263,7 @@ async def record_exchange(
         raise NotAuthorized(STAY_GONE)
     if row[1] is None:
         raise NotFound("no such conversation")
-    return Exchanged(int(row[1]), row[2])
+    return Exchanged(int(row[1]), row[2], row[3])
 
 
 async def list_conversations(

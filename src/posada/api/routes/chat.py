@@ -81,6 +81,9 @@ class ChatResponse(BaseModel):
     # 'waiting' or 'staff': a person has the conversation and posada did not answer (the
     # answer is empty, or says a person will answer); null: posada answered.
     handoff: Literal["waiting", "staff"] | None
+    # The stored answer, for the guest's thumbs (POST /api/guest/messages/{id}/feedback);
+    # null when there is none to rate (posada kept silent, or the notice of a handoff).
+    message_id: int | None
     layer: str | None = None
     model: str | None = None
     usage: UsageOut | None = None
@@ -103,6 +106,7 @@ def _response(answer: Answer, *, visible: bool) -> ChatResponse:
             sources=sources,
             incomplete=answer.incomplete,
             handoff=answer.handoff,
+            message_id=answer.message_id,
         )
     usage = answer.usage
     # The request's figures (auth included): the stages were timed on them, and the total
@@ -126,6 +130,7 @@ def _response(answer: Answer, *, visible: bool) -> ChatResponse:
         cost_usd=round(answer.cost_usd, 8),
         incomplete=answer.incomplete,
         handoff=answer.handoff,
+        message_id=answer.message_id,
         prompt_tokens=answer.prompt_tokens,
         timings=timings,
         counters=counters,
