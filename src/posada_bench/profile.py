@@ -49,6 +49,7 @@ from posada_bench._plans import (
     plan_flags,
     summary_lines,
 )
+from posada_bench.conversations_profile import conversations_visit
 from posada_bench.staff_profile import seed_reservations, staff_visit
 
 # One guest's visit: a new conversation, follow-ups in it, Spanish and English.
@@ -271,6 +272,7 @@ async def profile_database(
                 await seed_reservations(c, tenant_id=tenant_id, count=reservations, today=today)
                 await guest_visit(c, capture, guest=guest, settings=settings, embedder=embedder)
                 await staff_visit(c, capture, tenant_id=tenant_id, today=today)
+                await conversations_visit(c, capture, tenant_id=tenant_id)
 
             statements, table_rows = await capture_plans(conn, work=visit)
             flags = [
