@@ -83,7 +83,7 @@ async def record_guest_message_stepwise(
 
 async def record_answer_stepwise(
     conn: AsyncConn, *, tenant_id: int, conversation_id: int, **answer: Any
-) -> tuple[int, int]:
+) -> tuple[int | None, int]:
     """Store the answer, count the messages, touch the conversation; the answer's id and
     the count."""
     stored = await record_answer(

@@ -16,7 +16,8 @@ import uvicorn
 from posada.answers.phrases import PHRASES
 from posada.api.app import create_app
 from posada.api.routes import guest_live
-from posada.guests.conversations import STAY_GONE
+from posada.core.errors import NotFound
+from posada.guests.conversations import STAY_GONE, record_answer
 from posada.runtime import Runtime
 from posada_bench.servers import free_port
 from tests.support.abuse import Hotel, app_client, make_hotel
@@ -238,6 +239,36 @@ async def test_the_exact_cache_does_not_answer_a_handed_off_conversation(
             "notice",
             "guest",
         ]
+
+
+async def test_an_answer_finished_after_a_person_took_the_conversation_is_not_kept(
+    runtime: Runtime, hotel: Hotel
+) -> None:
+    async with app_client(runtime) as client:
+        auth = await guest(client, hotel, 1, "1111")
+        asked = await chat(client, auth, "what time is breakfast?")
+        conversation = asked["conversation_id"]
+        # The guest presses "talk to reception" while (as here, after) an answer is written.
+        pressed = await client.post(
+            "/api/guest/handoff", json={"conversation_id": conversation}, headers=auth
+        )
+        assert pressed.status_code == 200, pressed.text
+        before = [m["role"] for m in await messages(client, auth, conversation)]
+        async with runtime.pool.connection() as conn:
+            kept = await record_answer(
+                conn, tenant_id=hotel.tenant.id, conversation_id=conversation,
+                content="Breakfast is at eight.", layer="llm", sources=[], timings={},
+            )  # fmt: skip
+        assert kept is None
+        assert [m["role"] for m in await messages(client, auth, conversation)] == before
+        assert before[-1] == "notice", "nothing of posada's after the notice"
+        # A conversation erased meanwhile is still a NotFound, not a silent None.
+        with pytest.raises(NotFound):
+            async with runtime.pool.connection() as conn:
+                await record_answer(
+                    conn, tenant_id=hotel.tenant.id + 10**9, conversation_id=conversation,
+                    content="x", layer="llm", sources=[], timings={},
+                )  # fmt: skip
 
 
 async def test_another_guest_of_the_hotel_reaches_nothing_of_the_conversation(

@@ -46,9 +46,10 @@ ENTRY_POINTS = "posada.steps"
 
 @dataclass(frozen=True)
 class Stored:
-    """A stored answer's id, and the conversation's message count when the steps know it."""
+    """A stored answer's id (None: a person took the conversation meanwhile, so it was not
+    kept), and the conversation's message count when the steps know it."""
 
-    message_id: int
+    message_id: int | None
     count: int | None = None
 
 

@@ -149,13 +149,15 @@ async def record_answer(
     incomplete: bool = False,
     cache_entry: CacheEntry | None = None,
     cache_hit: int | None = None,
-) -> int:
+) -> int | None:
     """Store the assistant's answer with what produced it and what it cost; return its id.
 
     The same statement keeps the answer in the semantic cache (`cache_entry`) or counts
     the reuse of a cached one (`cache_hit`). The conversation may have been erased while
     it was being answered (a hotel removing a guest's data): that is a NotFound, not a
-    foreign-key error.
+    foreign-key error. A person may have taken it meanwhile (the guest pressed "talk to
+    reception", staff replied): the answer is then not kept (None), so that nothing of
+    posada's comes after a person's word.
     """
     cur = await conn.execute(
         f"""WITH answer AS (
@@ -166,13 +168,16 @@ async def record_answer(
                       %(input_tokens)s, %(output_tokens)s, %(cost)s, %(sources)s,
                       %(timings)s, %(incomplete)s
                FROM conversations WHERE id = %(conversation)s AND tenant_id = %(tenant)s
+                 AND handoff IS NULL
                FOR KEY SHARE
                RETURNING id),
            cached AS ({semantic.INSERT}),
            reused AS ({semantic.HIT})
            SELECT (SELECT id FROM answer), (SELECT count(*) FROM cached),
                   (SELECT count(*) FROM reused),
-                  (SELECT {notify_sql("%(conversation)s::bigint", "id::text")} FROM answer)""",  # noqa: S608 (constants only)
+                  (SELECT {notify_sql("%(conversation)s::bigint", "id::text")} FROM answer),
+                  EXISTS (SELECT 1 FROM conversations
+                          WHERE id = %(conversation)s AND tenant_id = %(tenant)s)""",  # noqa: S608 (constants only)
         {
             "content": content,
             "layer": layer,
@@ -189,9 +194,10 @@ async def record_answer(
         },
     )
     row = await cur.fetchone()
-    if row is None or row[0] is None:
+    assert row is not None
+    if not row[4]:
         raise NotFound("this conversation no longer exists; please start a new one")
-    return int(row[0])
+    return None if row[0] is None else int(row[0])
 
 
 @dataclass(frozen=True)
