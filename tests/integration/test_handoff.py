@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
 import httpx
@@ -452,3 +452,46 @@ async def test_a_stream_ends_when_the_stay_does(
         assert (ended.name, ended.data) == ("error", {"detail": STAY_GONE})
         with pytest.raises(AssertionError, match="the stream ended"):
             await mine.next()
+
+
+async def test_a_staff_stream_ends_with_its_session(
+    runtime: Runtime, site: str, http: httpx.AsyncClient, hotel: Hotel
+) -> None:
+    desk, csrf = await staff(runtime, site, hotel)
+    auth = await guest(http, hotel, 1, "1111")
+    async with aclosing(desk), stream(desk, "/api/staff/events") as inbox:
+        assert (await inbox.next(comments=True)).name == "comment"
+        assert (await desk.post("/api/staff/logout", headers=csrf)).status_code == 204
+        await chat(http, auth, "I want to talk to a human at reception")
+        # Woken by the guest's message, the stream finds the session gone before reading.
+        ended = await inbox.next()
+        assert ended.name == "error", ended
+        with pytest.raises(AssertionError, match="the stream ended"):
+            await inbox.next()
+
+
+async def test_live_streams_are_bounded_per_stay(
+    runtime: Runtime, http: httpx.AsyncClient, hotel: Hotel
+) -> None:
+    auth = await guest(http, hotel, 1, "1111")
+    asked = await http.post("/api/guest/handoff", json={}, headers=auth)
+    path = f"/api/guest/conversations/{asked.json()['conversation_id']}/events"
+    bound = runtime.settings.live_streams_per_holder
+    async with AsyncExitStack() as open_streams:
+        # Each kept: a reader dropped would be collected, and its response closed with it.
+        held = [
+            await open_streams.enter_async_context(stream(http, path, auth)) for _ in range(bound)
+        ]
+        for mine in held:
+            assert (await mine.next()).name == "handoff"
+        refused = await http.get(path, headers=auth)
+        assert refused.status_code == 429, refused.text
+        # Another stay of the hotel is not refused for this one's streams.
+        other = await guest(http, hotel, 2, "2222")
+        theirs = await http.post("/api/guest/handoff", json={}, headers=other)
+        their_path = f"/api/guest/conversations/{theirs.json()['conversation_id']}/events"
+        async with stream(http, their_path, other) as their_stream:
+            assert (await their_stream.next()).name == "handoff"
+    # Closed, each gives its slot back.
+    async with stream(http, path, auth) as again:
+        assert (await again.next()).name == "handoff"

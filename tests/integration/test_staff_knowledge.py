@@ -231,6 +231,12 @@ def _bomb() -> bytes:
     return _zip({"big.md": b"# Big\n" + b"a" * 20_000_000})
 
 
+def _smaller_bombs() -> list[tuple[str, bytes]]:
+    """Three zips of four 1.9 MB documents each: 7.6 MB unpacked apiece, 22.8 MB in all."""
+    page = b"# Big\n" + b"a" * 1_900_000
+    return [(f"{name}.zip", _zip({f"{name}{n}.md": page for n in range(4)})) for name in "abc"]
+
+
 async def test_a_malformed_upload_is_a_422_naming_the_file_and_changes_nothing(
     runtime: Runtime, tmp_path: Path
 ) -> None:
@@ -245,6 +251,8 @@ async def test_a_malformed_upload_is_a_422_naming_the_file_and_changes_nothing(
         ([good, ("notes.txt", b"hello")], "notes.txt"),
         ([good, ("fake.zip", b"PK\x03\x04 not really")], "fake.zip: not a readable zip"),
         ([good, ("bomb.zip", _bomb())], "bomb.zip"),
+        # Each under the bound, together over it: the third is refused before it unpacks.
+        ([good, *(_smaller_bombs())], "c.zip: the upload unpacks to more than"),
         ([good, good], "sauna.md: uploaded twice"),
         ([good, ("../x.md", b"# x\ntext")], "not a usable file name"),
         ([good, ("..\\x.md", b"# x\ntext")], "not a usable file name"),

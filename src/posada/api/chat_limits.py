@@ -2,14 +2,16 @@
 
 Requests and LLM calls are counted in Redis buckets when Redis is configured, so every
 replica counts the same; without Redis (or while it is down) each process counts its own,
-so with N processes a guest may get up to N times the rate. Open streams are counted in
-each process.
+so with N processes a guest may get up to N times the rate. Open streams (answers being
+written, and the live event streams of a stay or a staff member) are counted in each
+process.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Hashable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -37,7 +39,9 @@ class ChatLimits:
         self.llm_limit = Limit(burst=per_hour, per_hour=per_hour)
         self._max_streams = settings.chat_streams_per_token
         self.reject_delay_s = settings.chat_reject_delay_ms / 1000
-        self._streams: dict[tuple[int, int], int] = {}
+        self._streams: dict[Hashable, int] = {}
+        self._max_live = settings.live_streams_per_holder
+        self._live: dict[Hashable, int] = {}
 
     async def admit(self, *, guest: GuestClaims, address: str) -> None:
         """Count one request of this stay and address; TooManyAttempts (429) past either."""
@@ -67,11 +71,21 @@ class ChatLimits:
         self._streams[key] = self._streams.get(key, 0) + 1
         return StreamSlot(self._streams, key)
 
+    def open_live(self, holder: Hashable) -> StreamSlot:
+        """Hold one of a stay's or a staff member's live event streams; 429 past the bound."""
+        if self._live.get(holder, 0) >= self._max_live:
+            raise TooManyAttempts(
+                f"{self._max_live} live streams are open already; close a tab and try again",
+                retry_after_s=5,
+            )
+        self._live[holder] = self._live.get(holder, 0) + 1
+        return StreamSlot(self._live, holder)
+
 
 class StreamSlot:
     """One open stream; `release` may be called any number of times, and counts once."""
 
-    def __init__(self, counts: dict[tuple[int, int], int], key: tuple[int, int]) -> None:
+    def __init__(self, counts: dict[Any, int], key: Hashable) -> None:
         self._counts = counts
         self._key = key
         self._held = True

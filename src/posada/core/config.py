@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # LLM answers per conversation per hour; past it the guest is answered without an LLM.
     chat_llm_per_conversation_hour: int = Field(default=30, ge=1)
     chat_streams_per_token: int = Field(default=2, ge=1, description="open streams per stay")
+    # Live event streams (a guest's conversation, the staff inbox) open at once per stay or
+    # staff member, per process: each is a read on every message of what it follows.
+    live_streams_per_holder: int = Field(default=4, ge=1)
     # A refused chat request is answered after this long: a flooder that ignores
     # Retry-After then sends a few requests a second per connection, not hundreds.
     chat_reject_delay_ms: float = Field(default=500, ge=0, le=5000)

@@ -5,7 +5,9 @@ naming the file and nothing stored changes. A name becomes the document's `sourc
 file's path under the folder does for `posada ingest`: so it must be a relative path that
 stays inside that folder (no `..`, no absolute path, no backslash). A zip is read with
 bounds on its members' count and sizes from its directory, and each member is read no
-further than those bounds, whatever its header claims (a zip bomb stops there).
+further than those bounds, whatever its header claims (a zip bomb stops there). The
+bounds are the whole upload's: what earlier files and members took is counted as each
+member is read, so many small zips stop as one large one does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from posada.core.errors import InvalidInput
@@ -38,22 +41,26 @@ def unpack(files: list[UploadedFile]) -> dict[str, bytes]:
     if not files:
         raise InvalidInput("no files: send .md files or a .zip of them as multipart/form-data")
     documents: dict[str, bytes] = {}
+    total = 0
     for upload in files:
         lowered = upload.name.lower()
         if lowered.endswith(".zip"):
-            members = _zip_members(upload)
+            members: Iterator[tuple[str, bytes]] = _zip_members(
+                upload, files_left=MAX_FILES - len(documents), bytes_left=MAX_TOTAL_BYTES - total
+            )
         elif lowered.endswith(".md"):
-            members = [(source_name(upload.name), upload.data)]
+            members = iter([(source_name(upload.name), upload.data)])
         else:
             raise InvalidInput(f"{upload.name}: only .md files and .zip archives of them")
         for source, data in members:
             if source in documents:
                 raise InvalidInput(f"{source}: uploaded twice")
             documents[source] = _markdown(source, data)
+            total += len(data)
             if len(documents) > MAX_FILES:
                 raise InvalidInput(f"more than {MAX_FILES} documents in one upload")
-    if sum(len(data) for data in documents.values()) > MAX_TOTAL_BYTES:
-        raise InvalidInput(f"the documents add up to more than {MAX_TOTAL_BYTES} bytes")
+            if total > MAX_TOTAL_BYTES:
+                raise InvalidInput(f"the documents add up to more than {MAX_TOTAL_BYTES} bytes")
     _no_file_as_folder(documents)
     return documents
 
@@ -96,19 +103,24 @@ def _markdown(source: str, data: bytes) -> bytes:
     return data
 
 
-def _zip_members(upload: UploadedFile) -> list[tuple[str, bytes]]:
-    """The zip's Markdown members (name inside the zip, bytes), checked."""
+def _zip_members(
+    upload: UploadedFile, *, files_left: int, bytes_left: int
+) -> Iterator[tuple[str, bytes]]:
+    """The zip's Markdown members (name inside the zip, bytes), checked, one at a time (the
+    caller counts each before the next is unpacked), within what the upload has left."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(upload.data))
     except (zipfile.BadZipFile, ValueError) as exc:
         raise InvalidInput(f"{upload.name}: not a readable zip archive") from exc
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir() and not _litter(i.filename)]
-        if len(infos) > MAX_FILES:
-            raise InvalidInput(f"{upload.name}: more than {MAX_FILES} files")
-        if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
-            raise InvalidInput(f"{upload.name}: unpacks to more than {MAX_TOTAL_BYTES} bytes")
-        members: list[tuple[str, bytes]] = []
+        if len(infos) > files_left:
+            raise InvalidInput(f"{upload.name}: more than {MAX_FILES} files in the upload")
+        if sum(i.file_size for i in infos) > bytes_left:
+            raise InvalidInput(
+                f"{upload.name}: the upload unpacks to more than {MAX_TOTAL_BYTES} bytes"
+            )
+        found = False
         for info in infos:
             where = f"{upload.name}: {info.filename}"
             try:
@@ -117,10 +129,10 @@ def _zip_members(upload: UploadedFile) -> list[tuple[str, bytes]]:
                 raise InvalidInput(f"{upload.name}: {exc.message}") from exc
             if info.flag_bits & 0x1:
                 raise InvalidInput(f"{where}: encrypted members cannot be read")
-            members.append((source, _read_member(archive, info, where)))
-    if not members:
+            found = True
+            yield source, _read_member(archive, info, where)
+    if not found:
         raise InvalidInput(f"{upload.name}: holds no .md files")
-    return members
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:

@@ -10,9 +10,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from posada.answers.phrases import phrase
-from posada.api.chat_limits import AdmittedGuestDep
+from posada.api.chat_limits import AdmittedGuestDep, ChatLimitsDep, StreamSlot
 from posada.api.deps import GuestDep, RuntimeDep
 from posada.api.openapi import BODY, COMMON, responses
 from posada.api.routes.chat import EventStream
@@ -104,13 +105,14 @@ async def handoff(
             "message's), `handoff` {state}, `error` {detail}; a comment every 15 s",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **responses(NotAuthorized, NotFound, *COMMON, json_refs=True),
+        **responses(NotAuthorized, NotFound, TooManyAttempts, *COMMON, json_refs=True),
     },
 )
 async def conversation_events(
     conversation_id: Annotated[int, Path(ge=1, le=BIGINT)],
     guest: GuestDep,
     runtime: RuntimeDep,
+    limits: ChatLimitsDep,
     after: Annotated[int | None, Query(ge=0, le=BIGINT, description="a message id")] = None,
     last_event_id: Annotated[int | None, Header(ge=0, le=BIGINT)] = None,
 ) -> EventStream:
@@ -121,9 +123,24 @@ async def conversation_events(
     # plain 401/404, not an event.
     async with runtime.pool.connection() as conn:
         await read_live(conn, guest=guest, conversation_id=conversation_id, after=None, also=[])
+    slot = limits.open_live(("guest", guest.tenant_id, guest.reservation_id))
     hub = hub_for(runtime.pool, runtime.database_url)
     events = _guest_events(runtime.pool, hub, guest, conversation_id, start)
-    return EventStream(events, headers=STREAM_HEADERS)
+    return live_stream(events, slot)
+
+
+def live_stream(events: AsyncIterator[bytes], slot: StreamSlot) -> EventStream:
+    """The events as a response holding `slot` until it ends, however it ends (also when
+    the client left before the body started)."""
+
+    async def held() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in events:
+                yield chunk
+        finally:
+            slot.release()
+
+    return EventStream(held(), headers=STREAM_HEADERS, background=BackgroundTask(slot.release))
 
 
 async def _guest_events(

@@ -12,12 +12,13 @@ from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel, Field, field_validator
 
 from posada.answers.phrases import phrase
+from posada.api.chat_limits import ChatLimitsDep
 from posada.api.deps import RuntimeDep
 from posada.api.openapi import BODY, COMMON, responses
 from posada.api.routes.chat import MAX_MESSAGE_CHARS, EventStream
-from posada.api.routes.guest_live import BIGINT, KEEPALIVE, KEEPALIVE_S, STREAM_HEADERS, sse
+from posada.api.routes.guest_live import BIGINT, KEEPALIVE, KEEPALIVE_S, live_stream, sse
 from posada.api.staff_auth import StaffDep
-from posada.core.errors import Forbidden, NotAuthorized, NotFound
+from posada.core.errors import Forbidden, NotAuthorized, NotFound, TooManyAttempts
 from posada.db.pool import Pool
 from posada.guests.handoff import (
     LIVE_ROWS,
@@ -27,6 +28,7 @@ from posada.guests.handoff import (
     reply,
 )
 from posada.guests.live import Hub, hub_for
+from posada.staff.sessions import Session, find_session
 
 router = APIRouter(prefix="/api/staff", tags=["staff"])
 log = logging.getLogger(__name__)
@@ -104,24 +106,33 @@ async def staff_handback(
             "created_at}} (its `id:` the message's), `error` {detail}; a comment every 15 s",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **responses(NotAuthorized, *COMMON, json_refs=True),
+        **responses(NotAuthorized, TooManyAttempts, *COMMON, json_refs=True),
     },
 )
 async def staff_events(
     session: StaffDep,
     runtime: RuntimeDep,
+    limits: ChatLimitsDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=BIGINT)] = None,
 ) -> EventStream:
     """The hotel's conversations as they get messages or change hands (from now, or after
     `Last-Event-ID` when an EventSource reconnects)."""
+    slot = limits.open_live(("staff", session.member.id))
     hub = hub_for(runtime.pool, runtime.database_url)
-    events = _hotel_events(runtime.pool, hub, session.member.tenant_id, last_event_id)
-    return EventStream(events, headers=STREAM_HEADERS)
+    events = _hotel_events(runtime.pool, hub, session, last_event_id)
+    return live_stream(events, slot)
+
+
+async def _still_in(pool: Pool, session: Session) -> bool:
+    """Whether the session still holds (not logged out, expired, or its member removed)."""
+    async with pool.connection() as conn:
+        return await find_session(conn, token=session.token) is not None
 
 
 async def _hotel_events(
-    pool: Pool, hub: Hub, tenant_id: int, after: int | None
+    pool: Pool, hub: Hub, session: Session, after: int | None
 ) -> AsyncIterator[bytes]:
+    tenant_id = session.member.tenant_id
     sent: set[int] = set()
     noted: list[int] = []
     async with hub.subscribe(tenant_id=tenant_id) as sub:
@@ -131,6 +142,11 @@ async def _hotel_events(
         yield KEEPALIVE  # the headers and a first line now: the page knows it is connected
         read = True
         while True:
+            # Checked before each read and each keep-alive: a member logged out or removed
+            # stops seeing the hotel's conversations within a keep-alive's time.
+            if not await _still_in(pool, session):
+                yield sse("error", {"detail": "the session has ended: log in again"})
+                return
             if read:
                 async with pool.connection() as conn:
                     events = await read_hotel_live(
@@ -145,6 +161,10 @@ async def _hotel_events(
                     data = {"id": event.conversation_id, "handoff": event.handoff,
                             "message": event.message}  # fmt: skip
                     yield sse("conversation", data, event_id=message_id)
+                if len(sent) > 4 * LIVE_ROWS:
+                    # A tab left open for weeks: keep only the ids a late commit could
+                    # still bring (a repeat is harmless: the page keys messages by id).
+                    sent = {i for i in sent if i > after - LIVE_ROWS}
                 if len(events) >= LIVE_ROWS:
                     noted = []
                     continue
