@@ -6,7 +6,8 @@ export const TEXT = {
   es: {
     title: "posada ·", hotelSlug: "Hotel (identificador)", email: "Correo", password: "Contraseña",
     enter: "Entrar", logout: "Salir",
-    loginFailed: "Hotel, correo o contraseña incorrectos, o demasiados intentos; espera un poco y vuelve a intentarlo.",
+    loginFailed: "Hotel, correo o contraseña incorrectos.",
+    loginBusy: "Demasiados intentos: espera unos minutos y vuelve a intentarlo.",
     reservations: "Reservas", conversations: "Conversaciones", report: "Sin respuesta",
     knowledge: "Conocimiento", staff: "Personal",
     stayFrom: "Desde", stayTo: "Hasta", unit: "Unidad", status: "Estado", guestName: "Huésped",
@@ -34,7 +35,8 @@ export const TEXT = {
   en: {
     title: "posada ·", hotelSlug: "Hotel (identifier)", email: "E-mail", password: "Password",
     enter: "Log in", logout: "Log out",
-    loginFailed: "Wrong hotel, e-mail or password, or too many tries; wait a little and try again.",
+    loginFailed: "Wrong hotel, e-mail or password.",
+    loginBusy: "Too many tries: wait a few minutes and try again.",
     reservations: "Reservations", conversations: "Conversations", report: "Unanswered",
     knowledge: "Knowledge", staff: "Staff",
     stayFrom: "From", stayTo: "To", unit: "Unit", status: "Status", guestName: "Guest",

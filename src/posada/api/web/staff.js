@@ -81,10 +81,11 @@ $("login").addEventListener("submit", async (event) => {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
-  // 401 and 429 alike: which part was wrong, or that the account is being guessed at,
-  // is nothing to tell whoever is typing.
+  // 401 never says which part was wrong. A 429 says to wait, as the guest page does: a
+  // member told "wrong password" while throttled would think they forgot it.
   if (!response.ok) {
-    $("login-error").textContent = response.status >= 500 ? t("error") : t("loginFailed");
+    const said = { 401: "loginFailed", 429: "loginBusy" }[response.status];
+    $("login-error").textContent = t(said || "error");
     return;
   }
   $("login-password").value = "";
