@@ -153,11 +153,9 @@ async def record_answer(
     """Store the assistant's answer with what produced it and what it cost; return its id.
 
     The same statement keeps the answer in the semantic cache (`cache_entry`) or counts
-    the reuse of a cached one (`cache_hit`). The conversation may have been erased while
-    it was being answered (a hotel removing a guest's data): that is a NotFound, not a
-    foreign-key error. A person may have taken it meanwhile (the guest pressed "talk to
-    reception", staff replied): the answer is then not kept (None), so that nothing of
-    posada's comes after a person's word.
+    the reuse of a cached one (`cache_hit`). A conversation erased meanwhile (a hotel
+    removing a guest's data) is a NotFound; one a person took meanwhile (the guest asked
+    for reception, staff replied) keeps nothing of posada's after a person's word: None.
     """
     cur = await conn.execute(
         f"""WITH answer AS (
@@ -179,20 +177,13 @@ async def record_answer(
                   EXISTS (SELECT 1 FROM conversations
                           WHERE id = %(conversation)s AND tenant_id = %(tenant)s)""",  # noqa: S608 (constants only)
         {
-            "content": content,
-            "layer": layer,
-            "model": model,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cost": cost_usd,
-            "sources": Jsonb(sources),
-            "timings": Jsonb(timings),
-            "incomplete": incomplete,
-            "conversation": conversation_id,
-            "tenant": tenant_id,
+            "content": content, "layer": layer, "model": model, "input_tokens": input_tokens,
+            "output_tokens": output_tokens, "cost": cost_usd, "sources": Jsonb(sources),
+            "timings": Jsonb(timings), "incomplete": incomplete,
+            "conversation": conversation_id, "tenant": tenant_id,
             **semantic.entry_params(cache_entry, cache_hit),
         },
-    )
+    )  # fmt: skip
     row = await cur.fetchone()
     assert row is not None
     if not row[4]:
