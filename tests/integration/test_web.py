@@ -282,6 +282,12 @@ async def test_at_phone_height_the_newest_answer_shows_above_the_input_and_histo
                 "SELECT role, feedback FROM messages WHERE id = %s", (int(answered),)
             )
             assert await cur.fetchone() == ("assistant", -1)
+        # After a reload the history shows the guest's verdict as given.
+        await page.reload()
+        again = page.locator(f'#messages li.assistant[data-id="{answered}"]')
+        await expect(
+            again.get_by_role("button", name="Unhelpful answer", exact=True)
+        ).to_have_attribute("aria-pressed", "true")
         await browser.close()
 
 

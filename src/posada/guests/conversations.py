@@ -323,7 +323,7 @@ async def list_messages(
     cur = await conn.execute(
         f"""WITH guest AS (SELECT r.id FROM reservations r WHERE {STAY_HOLDS})
            SELECT EXISTS (SELECT 1 FROM guest), c.id, c.handoff, m.id, m.role, m.content,
-                  m.layer, m.model, m.sources, m.incomplete, m.created_at
+                  m.layer, m.model, m.sources, m.incomplete, m.created_at, m.feedback
            FROM (SELECT 1) one
            LEFT JOIN conversations c
              ON c.id = %(conversation)s AND c.tenant_id = %(tenant)s
@@ -355,6 +355,7 @@ async def list_messages(
             "sources": r[8] or [],
             "incomplete": r[9],
             "created_at": r[10],
+            "feedback": r[11],  # the guest's own thumbs: -1, 1 or None
         }
         for r in rows
         if r[3] is not None

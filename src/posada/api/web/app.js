@@ -121,7 +121,7 @@ function bubble(message, { before = false } = {}) {
   body.textContent = message.content || "";
   item.append(body);
   if (message.sources) setSources(item, message.sources);
-  if (message.id && item.className === "assistant" && message.content) addFeedback(item);
+  if (message.id && item.className === "assistant" && message.content) addFeedback(item, message.feedback);
   const follow = nearEnd();
   if (before) $("messages").prepend(item);
   else $("messages").append(item);
@@ -151,7 +151,7 @@ function showTyping(item) {
 function stopTyping(item) { item.querySelector(".typing")?.remove(); }
 
 // Thumbs up or down on an answer: the hotel sees the answers guests found unhelpful.
-function addFeedback(item) {
+function addFeedback(item, given = null) {
   if (item.querySelector(".feedback")) return;
   const box = document.createElement("span");
   box.className = "feedback";
@@ -161,7 +161,8 @@ function addFeedback(item) {
     button.dataset.helpful = String(helpful);
     button.append(thumb(helpful));
     button.setAttribute("aria-label", TEXT[lang][helpful ? "helpful" : "unhelpful"]);
-    button.setAttribute("aria-pressed", "false");
+    // The guest's earlier verdict (from the history) shows as pressed.
+    button.setAttribute("aria-pressed", String(given === (helpful ? 1 : -1)));
     button.addEventListener("click", () => sendFeedback(item, helpful));
     box.append(button);
   }
