@@ -27,6 +27,15 @@ STAY_HOLDS = """r.id = %(reservation)s AND r.tenant_id = %(tenant)s AND r.unit_i
 STAY_GONE = "this reservation is no longer valid; please log in again"
 
 
+def check_reads(rows: Sequence[Sequence[Any]]) -> None:
+    """Rows of a read that put EXISTS(the stay holds) first and the guest's conversation's
+    id second: NotAuthorized once the stay no longer holds, NotFound if it is not theirs."""
+    if not rows or not rows[0][0]:
+        raise NotAuthorized(STAY_GONE)
+    if rows[0][1] is None:
+        raise NotFound("no such conversation")
+
+
 def stay_params(guest: GuestClaims) -> dict[str, object]:
     """The parameters of STAY_HOLDS for this guest's token."""
     return {
@@ -341,10 +350,7 @@ async def list_messages(
         },
     )
     rows = await cur.fetchall()
-    if not rows or not rows[0][0]:
-        raise NotAuthorized(STAY_GONE)
-    if rows[0][1] is None:
-        raise NotFound("no such conversation")
+    check_reads(rows)
     messages = [
         {
             "id": r[3],

@@ -18,7 +18,7 @@ from typing import Any
 from posada.core.errors import NotAuthorized, NotFound
 from posada.core.language import Language, detect_language
 from posada.db.pool import AsyncConn
-from posada.guests.conversations import STAY_GONE, STAY_HOLDS, stay_params
+from posada.guests.conversations import STAY_GONE, STAY_HOLDS, check_reads, stay_params
 from posada.guests.live import notify_sql
 from posada.guests.tokens import GuestClaims
 
@@ -148,10 +148,7 @@ async def read_live(
         },
     )
     rows = await cur.fetchall()
-    if not rows or not rows[0][0]:
-        raise NotAuthorized(STAY_GONE)
-    if rows[0][1] is None:
-        raise NotFound("no such conversation")
+    check_reads(rows)
     messages = [message_out(r[4:8]) for r in rows if r[4] is not None]
     return Live(messages, rows[0][2], int(rows[0][3] or 0))
 

@@ -1,5 +1,6 @@
-// The guest chat: log in, ask, read the answer as it streams. No build step.
-"use strict";
+// The guest chat: log in, ask, read the answer as it streams. No build step (a module:
+// strict, and its names its own).
+import { readEvents } from "./sse.js";
 
 // The page's fixed labels in the four languages guests write in (answers come in the
 // language of each question, from the server).
@@ -301,25 +302,6 @@ function onLive(name, data) {
   }
   if (data.role === "staff") setHandoff("staff");
   bubble(data);
-}
-
-async function readEvents(response, onEvent) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const event = /^event: ?(.*)$/m.exec(block)?.[1];
-      const data = /^data: ?(.*)$/m.exec(block)?.[1];
-      if (event && data) onEvent(event, JSON.parse(data));
-    }
-  }
 }
 
 function auth() { return { Authorization: `Bearer ${store.get("token")}` }; }
