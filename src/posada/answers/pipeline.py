@@ -54,8 +54,26 @@ async def answer_events(
     """Meta, then the answer's text as Deltas, then Done; stores it when a guest asks.
 
     `llm_allowed` caps a conversation's LLM answers: refused, the guest gets the FAQ or
-    extractive answer instead (never an error).
+    extractive answer instead (never an error). The layer that answered is counted into
+    the request's figures (answers by layer).
     """
+    events = _events(runtime, visibility, question, guest, conversation_id, hotel, llm_allowed)
+    async with aclosing(events) as stream:
+        async for event in stream:
+            if isinstance(event, Done):
+                observe.record_answer(event.answer.layer)
+            yield event
+
+
+async def _events(
+    runtime: Runtime,
+    visibility: Visibility,
+    question: str,
+    guest: GuestClaims | None,
+    conversation_id: int | None,
+    hotel: str,
+    llm_allowed: LlmAllowance | None,
+) -> AsyncGenerator[PipelineEvent, None]:
     turn = Turn(
         runtime, steps_for(runtime), observe.current_or_new(), visibility, question, guest,
         conversation_id, hotel,

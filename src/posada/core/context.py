@@ -43,6 +43,7 @@ class RequestStats:
     llm_calls: int = 0
     llm: list[LLMUse] = field(default_factory=list)
     cache: list[tuple[str, str]] = field(default_factory=list)  # (layer, hit|miss)
+    answers: list[str] = field(default_factory=list)  # the layer of each answer given
     redis_errors: int = 0
 
     @property
@@ -189,3 +190,10 @@ def record_cache(layer: str, *, hit: bool) -> None:
     stats = _current.get()
     if stats is not None:
         stats.cache.append((layer, "hit" if hit else "miss"))
+
+
+def record_answer(layer: str) -> None:
+    """An answer was given, by this layer (faq, exact, semantic, extractive, llm...)."""
+    stats = _current.get()
+    if stats is not None:
+        stats.answers.append(layer)

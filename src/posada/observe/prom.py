@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from posada.core.context import RequestStats
@@ -95,6 +95,15 @@ class Metrics:
         )
         self.slow = Counter(
             "posada_slow_requests", "Requests slower than the threshold.", ["route"], registry=r
+        )
+        # Set by the budget check (posada.observe.budget), not per request. With several
+        # workers each reports its own reading; /metrics keeps the highest.
+        self.budget_ratio = Gauge(
+            "posada_budget_projected_ratio",
+            "A hotel's projected spend this month over its monthly budget (1 = the budget).",
+            ["tenant"],
+            multiprocess_mode="max",
+            registry=r,
         )
         self.n_plus_one = Counter(
             "posada_n_plus_one_requests",
