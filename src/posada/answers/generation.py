@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
@@ -62,8 +63,9 @@ async def generate(
         if remaining <= 0:
             failures.append(f"{model.provider}/{model.model}: not tried, time cap reached")
             break
-        written = 0
+        written, answering = 0, False
         observe.count_llm_call()
+        sent = time.perf_counter()  # the prompt goes out on the stream's first read
         stream = model.stream(
             messages, max_tokens=max_tokens, request_timeout=min(request_timeout, remaining)
         )
@@ -76,14 +78,18 @@ async def generate(
                         event = await anext(stream)
                     except StopAsyncIteration:
                         break
+                if not answering:
+                    answering = True
+                    # The first token (or, from a model that sends none, its whole answer):
+                    # what the guest waited for before any text (TTFT).
+                    observe.record_first_token(
+                        model=model.model, seconds=time.perf_counter() - sent
+                    )
+                    yield Answering(model)
                 if isinstance(event, Delta):
-                    if not written:
-                        yield Answering(model)
                     written += len(event.text)
                     yield event
                 else:
-                    if not written:
-                        yield Answering(model)
                     yield Generated(model, event.usage)
                     return
         except (ProviderError, TimeoutError) as exc:

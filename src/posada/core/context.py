@@ -42,6 +42,7 @@ class RequestStats:
     embed_cost_usd: float = 0.0  # what the embedding API calls cost
     llm_calls: int = 0
     llm: list[LLMUse] = field(default_factory=list)
+    first_tokens: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
     cache: list[tuple[str, str]] = field(default_factory=list)  # (layer, hit|miss)
     answers: list[str] = field(default_factory=list)  # the layer of each answer given
     redis_errors: int = 0
@@ -176,6 +177,13 @@ def record_llm(*, model: str, input_tokens: int, output_tokens: int, cost_usd: f
     stats = _current.get()
     if stats is not None:
         stats.llm.append(LLMUse(model, input_tokens, output_tokens, cost_usd))
+
+
+def record_first_token(*, model: str, seconds: float) -> None:
+    """A model's first token came, this long after posada sent it the prompt (TTFT)."""
+    stats = _current.get()
+    if stats is not None:
+        stats.first_tokens.append((model, seconds))
 
 
 def record_redis_error() -> None:

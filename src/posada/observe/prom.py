@@ -18,6 +18,8 @@ from posada.observe.window import RequestRecord
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _QUERIES = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50)
+# A model's first token: tens of milliseconds (a local model) to seconds (a busy vendor).
+_TTFT = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 
 
 def multiprocess_dir() -> str | None:
@@ -56,6 +58,13 @@ class Metrics:
             buckets=_QUERIES,
             registry=r,
         )
+        self.llm_ttft = Histogram(
+            "posada_llm_ttft_seconds",
+            "Time from sending a prompt to a model until its first token, by model.",
+            ["model"],
+            buckets=_TTFT,
+            registry=r,
+        )
 
     def _add_usage(self, r: CollectorRegistry) -> None:
         self.embedded = Counter(
@@ -86,6 +95,13 @@ class Metrics:
             "posada_cache_outcomes",
             "Lookups in each answer layer, by outcome (hit or miss).",
             ["layer", "outcome"],
+            registry=r,
+        )
+        # Labelled by hotel (a few) and layer (a handful), never by guest or question.
+        self.answers = Counter(
+            "posada_answers",
+            "Answers given, by hotel and by the layer that gave them (exact, faq, llm...).",
+            ["tenant", "layer"],
             registry=r,
         )
         self.redis_errors = Counter(
@@ -134,8 +150,12 @@ class Metrics:
             self.llm_tokens.labels(tenant, use.model, "input").inc(use.input_tokens)
             self.llm_tokens.labels(tenant, use.model, "output").inc(use.output_tokens)
             self.llm_cost.labels(tenant, use.model).inc(use.cost_usd)
+        for model, seconds in stats.first_tokens:
+            self.llm_ttft.labels(model).observe(seconds)
         for layer, outcome in stats.cache:
             self.cache.labels(layer, outcome).inc()
+        for layer in stats.answers:
+            self.answers.labels(tenant, layer).inc()
         if stats.redis_errors:
             self.redis_errors.inc(stats.redis_errors)
         if record.slow:
