@@ -37,7 +37,14 @@ from posada.core.language import Language
 from posada.knowledge.retrieval import Hit
 from posada.providers.registry import Tier
 
-LABELS = Path(__file__).resolve().parent / "labels" / "routing.yaml"
+HERE = Path(__file__).resolve().parent
+LABELS = HERE / "labels" / "routing.yaml"
+# Questions others wrote for posada's other benchmarks, unlabelled and mostly one fact
+# each: the share a router sends large there checks the set's author's own bias.
+OTHERS = {
+    "answer-quality set": HERE / "labels" / "questions.yaml",
+    "workload": HERE.parent / "src" / "posada_bench" / "questions.yaml",
+}
 SPLITS = ("tune", "test")
 # Assumed answer length in tokens, by what the question needs (the prompt asks for at most
 # three sentences): one fact said, or a few facts combined and explained.
@@ -123,6 +130,17 @@ def load_items() -> list[Item]:
     if len({i.question.lower() for i in items}) != len(items):
         raise SystemExit(f"{LABELS}: a question appears twice")
     return items
+
+
+def load_others() -> dict[str, list[str]]:
+    """{set: [question, ...]} from the answer-quality set and the workload's groups."""
+    quality, workload = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in OTHERS.values())
+    found = {"answer-quality set": [q["question"] for q in quality["questions"]], "workload": []}
+    for group in workload["groups"]:
+        for language in ("es", "en"):
+            found["workload"] += group.get(language, [])
+            found["workload"] += group.get("follow_ups", {}).get(language, [])
+    return found
 
 
 def _passages() -> list[Hit]:
@@ -260,6 +278,19 @@ def main() -> None:
             for f in figures.values():
                 f.pop("misses")  # the test half's misses are not to be tuned on
         report["splits"][half] = figures
+    others = load_others()
+    report["others_share_large"] = {}
+    print("\nunlabelled questions others wrote (mostly one fact each): share sent large")
+    for name, questions in others.items():
+        shares = {
+            router: sum(ROUTERS[router](q) == "large" for q in questions) / len(questions)
+            for router in ("length_rule", "choose_tier")
+        }
+        report["others_share_large"][name] = shares
+        print(
+            f"  {name:<20} {len(questions):>4} questions  length_rule "
+            f"{100 * shares['length_rule']:5.1f}%  choose_tier {100 * shares['choose_tier']:5.1f}%"
+        )
     print(
         "\nsimple>large: money wasted (wasted $/1k: its price beyond the small tier's); "
         "complex>small: quality at risk; vs large: cost against always-large"

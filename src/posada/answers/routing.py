@@ -91,9 +91,11 @@ def _plain(text: str) -> str:
 def _asks(question: str) -> int:
     """How many things the message asks: its questions of three words or more ("hola??
     alguien ahí?" only calls for attention), plus requests joined to one another."""
-    text = _plain(question)
+    text = _plain(question).lstrip(" ¿¡")
     marked = sum(len(_WORD.findall(q)) >= 3 for q in _QUESTION.findall(text))
-    return max(1, marked) + len(_JOINED.findall(text))
+    # a conjunction opening the message ("¿y cuánto cuesta?") joins it to the last answer
+    joined = sum(m.start() > 0 for m in _JOINED.finditer(text))
+    return max(1, marked) + joined
 
 
 def choose_tier(question: str) -> Tier:
