@@ -44,6 +44,7 @@ from posada.limits.addresses import parse_networks
 from posada.limits.buckets import Buckets, LocalBuckets, PostgresBuckets, RedisBuckets
 from posada.observe.middleware import ObserveMiddleware
 from posada.observe.prom import Metrics
+from posada.observe.rollup import rollups_for
 from posada.observe.staff import Exposure
 from posada.observe.watch import load_budgets, watch
 from posada.observe.window import RequestWindow
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         _install_limits(app, settings, runtime)
     app.state.window = RequestWindow(settings.request_window_size)
     app.state.metrics = Metrics()
+    app.state.rollups = rollups_for(settings)  # None when off
     # The app's own settings decide (tests give an app other settings than its runtime's).
     app.state.exposure = Exposure(settings.timings_public, settings.admin_token)
     _install_middleware(app, settings)
@@ -105,9 +107,17 @@ def _lifespan(
         try:
             if runtime is not None:
                 app.state.runtime = runtime
-                yield
+                if app.state.rollups:
+                    app.state.rollups.start(runtime.pool)
+                try:
+                    yield
+                finally:
+                    if app.state.rollups:
+                        await app.state.rollups.close(runtime.pool)
                 return
             app.state.runtime = await Runtime.open(settings)
+            if app.state.rollups:
+                app.state.rollups.start(app.state.runtime.pool)
             warming = None
             try:
                 _install_limits(app, settings, app.state.runtime)
@@ -119,6 +129,8 @@ def _lifespan(
             finally:
                 if warming is not None:
                     warming.cancel()
+                if app.state.rollups:  # the figures still in memory, while the pool is open
+                    await app.state.rollups.close(app.state.runtime.pool)
                 await app.state.runtime.close()
         finally:
             watcher.cancel()
@@ -135,6 +147,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             slow_ms=settings.slow_request_ms,
             n_plus_one_threshold=settings.n_plus_one_threshold,
             exposure=app.state.exposure,
+            rollups=app.state.rollups,
         )
     # Added last, so they run first: a request over a limit costs no more than its headers,
     # and every response, refusals included, carries the security headers.

@@ -4,9 +4,10 @@ group's name), so a group keeps the flat names operators set."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class TierSettings(BaseModel):
@@ -50,3 +51,33 @@ class StaffSettings(BaseModel):
     # The body of an upload from the staff page (Markdown files or a zip; a reservations
     # CSV); every other request keeps POSADA_MAX_BODY_BYTES.
     upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+class MetricsSettings(BaseModel):
+    """The persisted figures (posada.observe.rollup): `POSADA_METRICS_*` (`settings.metrics`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Off: requests are still measured (window, Prometheus), nothing is written.
+    enabled: bool = True
+    # Every worker of one replica adds into the same rows; replicas stay apart.
+    replica: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
+    # Each process writes its minutes this often, one statement per table.
+    flush_s: float = Field(default=10, gt=0, le=3600)
+    # Rows waiting to be written (the database away) at most; past it the oldest go.
+    max_rows: int = Field(default=50_000, ge=100)
+    # Minutes older than this become hours, hours days, and days are deleted.
+    minute_hours: float = Field(default=48, gt=0)
+    hour_days: float = Field(default=35, gt=0)
+    day_days: float = Field(default=400, gt=0)
+    # How often one replica (an advisory lock) rolls up and deletes.
+    rollup_s: float = Field(default=300, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _grains_in_order(self) -> MetricsSettings:
+        if self.minute_hours > self.hour_days * 24 or self.hour_days > self.day_days:
+            raise ValueError(
+                "POSADA_METRICS_MINUTE_HOURS <= 24 * POSADA_METRICS_HOUR_DAYS and "
+                "POSADA_METRICS_HOUR_DAYS <= POSADA_METRICS_DAY_DAYS"
+            )
+        return self
+

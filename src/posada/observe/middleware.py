@@ -3,9 +3,10 @@
 A plain ASGI middleware (not BaseHTTPMiddleware, which would buffer streamed answers).
 `X-Response-Time` and `Server-Timing` give the time until the headers were sent, with one
 entry per stage that had run by then; streamed answers carry their stages in their final
-event. The window and Prometheus get the time until the last byte. Unless timings are
-public (`POSADA_EXPOSE_TIMINGS`; dev) only staff get those two headers: their stages tell a
-guest whether an answer came from a cache, that is, whether someone asked it before.
+event. The window, Prometheus and the persisted figures (posada.observe.rollup) get the
+time until the last byte. Unless timings are public (`POSADA_EXPOSE_TIMINGS`; dev) only
+staff get those two headers: their stages tell a guest whether an answer came from a
+cache, that is, whether someone asked it before.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from posada.core import context
 from posada.core.context import RequestStats
 from posada.observe.prom import Metrics
+from posada.observe.rollup import Rollups
 from posada.observe.staff import Exposure
 from posada.observe.window import RequestRecord, RequestWindow
 
@@ -50,6 +52,7 @@ class ObserveMiddleware:
         slow_ms: float,
         n_plus_one_threshold: int,
         exposure: Exposure | None = None,
+        rollups: Rollups | None = None,
     ) -> None:
         self.app = app
         self.exposure = exposure or Exposure(public=True, admin_token=None)
@@ -57,6 +60,7 @@ class ObserveMiddleware:
         self.metrics = metrics
         self.slow_ms = slow_ms
         self.n_plus_one_threshold = n_plus_one_threshold
+        self.rollups = rollups
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request inside a fresh `RequestStats`."""
@@ -113,6 +117,8 @@ class ObserveMiddleware:
         )
         self.window.add(record)
         self.metrics.observe(record, stats)
+        if self.rollups is not None:
+            self.rollups.add(record, stats)
         if repeated:
             for statement in repeated:
                 log.warning(

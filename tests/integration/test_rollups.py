@@ -1,0 +1,256 @@
+"""The persisted figures on the real database: written by the rollups, rolled up into hours
+and days, kept apart by hotel, and added up across two real `posada serve` processes whose
+merged percentiles agree with their request windows."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
+
+from posada.core.context import LLMUse, RequestStats
+from posada.observe import histogram
+from posada.observe.figures import (
+    answer_figures,
+    embedding_figures,
+    layer_figures,
+    model_figures,
+    route_figures,
+)
+from posada.observe.rollup import Retention, Rollups, roll_up
+from posada.observe.window import RequestRecord
+from posada.runtime import Runtime
+from posada.tenants.service import Tenant
+
+EVER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+ADMIN = "rollups-admin-token-0123456789"
+
+
+class Window(TypedDict):
+    since: datetime
+    until: datetime
+    replicas: list[str]
+
+
+def _ever(replica: str) -> Window:
+    """All time, on one replica."""
+    return {"since": EVER[0], "until": EVER[1], "replicas": [replica]}
+
+
+def _replica() -> str:
+    """A replica name of the test's own: its rows are the only ones read."""
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def _record(at: datetime, ms: float, *, route: str = "/api/x", status: int = 200) -> RequestRecord:
+    return RequestRecord(
+        request_id=uuid.uuid4().hex,
+        at=at.timestamp(),
+        method="GET",
+        route=route,
+        status=status,
+        duration_ms=ms,
+        response_ms=ms,
+        slow=ms > 1000,
+    )
+
+
+def _stats(tenant_id: int | None, **figures: object) -> RequestStats:
+    stats = RequestStats(tenant_id=tenant_id)
+    for name, value in figures.items():
+        setattr(stats, name, value)
+    return stats
+
+
+def _exact(values: Sequence[float], p: float) -> float:
+    """The nearest-rank percentile, as the request window computes it."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def _holds(bound: float, exact: float) -> bool:
+    """`bound` is the upper bound of the histogram bucket that holds `exact`."""
+    i = histogram.bucket_of(exact)
+    lower = histogram.BOUNDS[i - 1] if i else 0.0
+    return bound == histogram.BOUNDS[i] and lower < exact <= bound
+
+
+async def test_a_flush_writes_every_table_and_a_second_adds_into_the_same_rows(
+    runtime: Runtime, demo_tenant: Tenant
+) -> None:
+    replica = _replica()
+    rollups = Rollups(replica=replica)
+    at = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
+    durations = [3.0, 7.5, 12.0, 250.0, 1500.0]
+    for _ in range(2):
+        for ms in durations:
+            stats = _stats(
+                demo_tenant.id,
+                cache=[("exact", "miss"), ("faq", "hit")],
+                answers=["faq"],
+                llm=[LLMUse("gpt-4o-mini", 100, 20, 0.001)],
+                embed_computed=1,
+                embed_provider="local",
+            )
+            rollups.add(_record(at + timedelta(seconds=ms / 100), ms), stats)
+        rollups.add(_record(at, 5.0, status=503), _stats(None))
+        assert await rollups.flush(runtime.pool) == 7  # rows: 2 routes, 2 layers, 3 more
+        assert rollups.pending == 0
+
+    window = _ever(replica)
+    async with runtime.pool.connection() as conn:
+        routes = await route_figures(conn, tenant_id=demo_tenant.id, **window)
+        everyone = await route_figures(conn, tenant_id=None, **window)
+        layers = await layer_figures(conn, tenant_id=demo_tenant.id, **window)
+        answers = await answer_figures(conn, tenant_id=demo_tenant.id, **window)
+        models = await model_figures(conn, tenant_id=demo_tenant.id, **window)
+        embeddings = await embedding_figures(conn, tenant_id=demo_tenant.id, **window)
+        cur = await conn.execute(
+            "SELECT count(*) FROM metric_requests WHERE replica = %s", (replica,)
+        )
+        assert await cur.fetchone() == (2,), "one row per (minute, hotel, route), added into"
+    (route,) = routes
+    assert (route.route, route.requests, route.errors, route.slow) == ("GET /api/x", 10, 0, 2)
+    assert route.mean_ms == round(sum(durations) / 5, 3)
+    for p, bound in ((50, route.p50_ms), (95, route.p95_ms), (99, route.p99_ms)):
+        assert _holds(bound, _exact(durations * 2, p))
+    assert [(r.requests, r.errors) for r in everyone] == [(12, 2)]
+    assert [(x.layer, x.hits, x.misses, x.hit_rate) for x in layers] == [
+        ("exact", 0, 10, 0.0),
+        ("faq", 10, 0, 1.0),
+    ]
+    assert (answers.total, answers.by_layer) == (10, {"faq": 10})
+    ((model, calls, tokens_in, tokens_out, cost),) = [
+        (m.model, m.calls, m.input_tokens, m.output_tokens, m.cost_usd) for m in models
+    ]
+    assert (model, calls, tokens_in, tokens_out) == ("gpt-4o-mini", 10, 1000, 200)
+    assert abs(cost - 0.01) < 1e-9
+    assert [(e.provider, e.computed, e.cached) for e in embeddings] == [("local", 10, 0)]
+
+
+async def test_a_failed_flush_keeps_the_figures_for_the_next(runtime: Runtime) -> None:
+    replica = _replica()
+    rollups = Rollups(replica=replica)
+    at = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    rollups.add(_record(at, 4.0), _stats(None))
+
+    class Down:
+        def connection(self) -> object:
+            raise OSError("the database is away")
+
+    assert await rollups.flush(Down()) == 0  # type: ignore[arg-type]
+    rollups.add(_record(at, 6.0), _stats(None))
+    assert rollups.pending == 1
+    assert await rollups.flush(runtime.pool) == 1
+    async with runtime.pool.connection() as conn:
+        (route,) = await route_figures(conn, tenant_id=None, **_ever(replica))
+    assert (route.requests, route.mean_ms) == (2, 5.0)
+
+
+async def test_the_roll_up_keeps_sums_and_histograms_and_deletes_past_retention(
+    runtime: Runtime, demo_tenant: Tenant
+) -> None:
+    replica = _replica()
+    rollups = Rollups(replica=replica)
+    now = datetime(2026, 6, 15, 10, 20, tzinfo=UTC)
+    retention = Retention(minute_hours=48, hour_days=35, day_days=400)
+    # Recent minutes stay minutes; two-day-old ones become hours; older hours become days;
+    # days past retention go.
+    moments = {
+        "minute": now - timedelta(minutes=5),
+        "hour": now - timedelta(hours=60, minutes=7),
+        "hour-2": now - timedelta(hours=60, minutes=15),
+        "day": now - timedelta(days=40, hours=3),
+        "expired": now - timedelta(days=401),
+    }
+    durations: dict[str, list[float]] = {}
+    for n, (name, moment) in enumerate(moments.items()):
+        durations[name] = [1.0 + n + i * 3.7 for i in range(20)]
+        for i, ms in enumerate(durations[name]):
+            stats = _stats(demo_tenant.id, answers=["exact"], cache=[("exact", "hit")])
+            rollups.add(_record(moment + timedelta(seconds=i), ms), stats)
+    await rollups.flush(runtime.pool)
+
+    kept = [ms for name, values in durations.items() if name != "expired" for ms in values]
+
+    async def figures() -> tuple[list[tuple[str, int]], tuple[int, ...], int, int]:
+        async with runtime.pool.connection() as conn:
+            routes = await route_figures(conn, tenant_id=demo_tenant.id, **_ever(replica))
+            answers = await answer_figures(conn, tenant_id=demo_tenant.id, **_ever(replica))
+            cur = await conn.execute(
+                """SELECT grain, count(*)::int FROM metric_requests WHERE replica = %s
+                   GROUP BY grain ORDER BY grain""",
+                (replica,),
+            )
+            grains = [(g, n) for g, n in await cur.fetchall()]
+        (route,) = routes
+        return grains, route.latency, route.requests, answers.total
+
+    grains, latency_before, requests, answered = await figures()
+    assert grains == [("m", 5)]
+    assert requests == answered == 100
+
+    async with runtime.pool.connection() as conn:
+        report = await roll_up(conn, now=now, retention=retention)
+    assert report is not None
+    grains, latency_after, requests, answered = await figures()
+    # Minutes: the recent one. Hours: the two minutes of one hour, in one row. Days: the
+    # 40-day-old hour, and the 401-day-old one (as a day, past retention) deleted.
+    assert grains == [("d", 1), ("h", 1), ("m", 1)]
+    assert requests == answered == 80
+    expected = histogram.empty()
+    for ms in kept:
+        histogram.add(expected, ms)
+    assert list(latency_after) == expected
+    assert latency_before != latency_after
+
+    # Run again at the same clock: nothing moves twice.
+    async with runtime.pool.connection() as conn:
+        again = await roll_up(conn, now=now, retention=retention)
+    assert again is not None
+    assert (again.hours, again.days, again.deleted) == (0, 0, 0)
+    assert (await figures())[2] == 80
+
+
+async def test_only_one_roll_up_runs_at_a_time(runtime: Runtime) -> None:
+    now = datetime.now(UTC)
+    async with runtime.pool.connection() as holder, holder.transaction():
+        await holder.execute("SELECT pg_advisory_xact_lock(%s)", (0x706F736164610010,))
+        async with runtime.pool.connection() as conn:
+            assert await roll_up(conn, now=now, retention=Retention()) is None
+
+
+async def test_one_hotels_figures_never_hold_anothers(
+    runtime: Runtime, demo_tenant: Tenant, new_tenant: Tenant
+) -> None:
+    replica = _replica()
+    rollups = Rollups(replica=replica)
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    for i in range(3):
+        rollups.add(
+            _record(at, 10.0 + i, route="/api/guest/chat"),
+            _stats(demo_tenant.id, answers=["llm"], cache=[("exact", "miss")]),
+        )
+    rollups.add(
+        _record(at, 900.0, route="/api/other"),
+        _stats(new_tenant.id, answers=["faq"], cache=[("faq", "hit")],
+               llm=[LLMUse("gpt-4o", 1, 1, 5.0)]),
+    )  # fmt: skip
+    await rollups.flush(runtime.pool)
+    window = _ever(replica)
+    async with runtime.pool.connection() as conn:
+        mine = await route_figures(conn, tenant_id=demo_tenant.id, **window)
+        theirs = await route_figures(conn, tenant_id=new_tenant.id, **window)
+        my_answers = await answer_figures(conn, tenant_id=demo_tenant.id, **window)
+        my_layers = await layer_figures(conn, tenant_id=demo_tenant.id, **window)
+        my_models = await model_figures(conn, tenant_id=demo_tenant.id, **window)
+        everyone = await route_figures(conn, tenant_id=None, **window)
+    assert [(r.route, r.requests) for r in mine] == [("GET /api/guest/chat", 3)]
+    assert [(r.route, r.requests) for r in theirs] == [("GET /api/other", 1)]
+    assert max(r.p99_ms for r in mine) < 900
+    assert my_answers.by_layer == {"llm": 3}
+    assert [x.layer for x in my_layers] == ["exact"]
+    assert my_models == []
+    assert sum(r.requests for r in everyone) == 4
