@@ -11,13 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError
 from posada.observe.watch import Budgets, load_budgets, over_budget, watch
 from posada.observe.window import RequestRecord, RequestWindow
 from posada.runtime import Runtime
+from tests.support.abuse import app_client, make_hotel
 from tests.support.helpers import CliResult, StayFinder, log_in, run_cli, serve_posada
+from tests.support.staff_login import ask, guest_login, staff_login
 
 TOKEN = "dashboard-test-admin-token"
 
@@ -36,11 +39,16 @@ async def test_dashboard_once_json_csv_and_a_missing_token(
     for base in serve_posada(runtime, env={"POSADA_ADMIN_TOKEN": TOKEN}):
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             auth = await log_in(http, await current_stay("caracola"))
+            layers = []
             for question in ("What time is check-out?", "pool hours", "breakfast"):
                 response = await http.post(
                     "/api/guest/chat", json={"message": question}, headers=auth
                 )
                 assert response.status_code == 200
+                layers.append(response.json()["layer"])
+            # The public pages' cache: a miss, then a hit (this server's own memory).
+            for _ in range(2):
+                assert (await http.get("/api/public/casa-azul/info")).status_code == 200
 
         shown = await _dashboard("--url", base, "--once", "--json")
         assert shown.returncode == 0, shown.stderr
@@ -48,6 +56,12 @@ async def test_dashboard_once_json_csv_and_a_missing_token(
         routes = {r["route"]: r for r in summary["routes"]}
         assert routes["POST /api/guest/chat"]["count"] == 3
         assert routes["POST /api/guest/chat"]["per_request"]["db_queries"] == 3
+        # Each chat looks in the FAQ (the answer caches are off on this server).
+        faq_hits = layers.count("faq")
+        assert faq_hits >= 1, layers
+        assert routes["POST /api/guest/chat"]["cache"] == {
+            "faq": {"hit": faq_hits, "miss": 3 - faq_hits, "hit_rate": round(faq_hits / 3, 4)}
+        }
         assert routes["POST /api/guest/login"]["count"] == 1
         assert summary["top_volume"][0]["route"] == "POST /api/guest/chat"
 
@@ -58,11 +72,25 @@ async def test_dashboard_once_json_csv_and_a_missing_token(
         assert frame.returncode == 0, frame.stderr
         assert "POST /api/guest/chat" in frame.stdout
         assert "P95" in frame.stdout
+        assert "hit rate by layer" in frame.stdout
+        layer_rows = {
+            _cells(line)[0]: _cells(line)[1:]
+            for line in frame.stdout.splitlines()
+            if _cells(line)[:1] in (["faq"], ["public"])
+        }
+        assert layer_rows["faq"] == [str(faq_hits), "3", f"{faq_hits / 3:.1%}"]
+        assert layer_rows["public"] == ["1", "2", "50.0%"]
         rows = list(csv.DictReader((tmp_path / "m.csv").open()))
         chat = [r for r in rows if r["route"] == "POST /api/guest/chat"]
         assert len(chat) == 1
         assert chat[0]["count"] == "3"
         assert int(chat[0]["db_queries"]) == 9
+        assert chat[0]["hit_rate_faq"] == str(round(faq_hits / 3, 4))
+        assert chat[0]["hit_rate_exact"] == chat[0]["hit_rate_semantic"] == ""
+        assert chat[0]["hit_rate_public"] == ""
+        public = [r for r in rows if r["route"] == "GET /api/public/{slug}/info"]
+        assert [r["hit_rate_public"] for r in public] == ["0.5"]
+        assert rows[0].keys() >= {f"hit_rate_{layer}" for layer in ("exact", "semantic", "faq")}
 
         refused = await _dashboard("--url", base, "--once", token=None)
         assert refused.returncode == 1
@@ -71,6 +99,31 @@ async def test_dashboard_once_json_csv_and_a_missing_token(
     gone = await _dashboard("--url", base, "--once")
     assert gone.returncode == 1
     assert "unreachable" in gone.stderr
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a row of a table as the terminal shows it."""
+    return line.replace("│", " ").replace("┃", " ").split()
+
+
+async def test_an_owner_reads_the_hit_rates_of_their_own_hotel_only(
+    runtime: Runtime, current_stay: StayFinder
+) -> None:
+    ours = await make_hotel(runtime, [("own-1", "a", "4321", 1)])
+    admin = {"Authorization": "Bearer " + "t" * 32}
+    async with app_client(runtime, admin_token=SecretStr("t" * 32)) as http:
+        theirs = await log_in(http, await current_stay("caracola"))
+        assert (await ask(http, theirs, "What time is check-out?"))["layer"] == "faq"
+        guest = await guest_login(http, ours, 1, "4321")
+        assert (await ask(http, guest, "What time is check-out?"))["layer"] != "faq"
+        await staff_login(runtime, ours, http, "owner")
+        own = (await http.get("/api/performance/metrics")).json()
+        assert own["overall"]["cache"] == {"faq": {"hit": 0, "miss": 1, "hit_rate": 0.0}}
+        # The operators see both hotels' lookups; the exposition, every hotel's, is theirs.
+        every = (await http.get("/api/performance/metrics", headers=admin)).json()
+        assert every["overall"]["cache"]["faq"] == {"hit": 1, "miss": 1, "hit_rate": 0.5}
+        assert (await http.get("/metrics")).status_code == 401
+        assert "posada_answers_total" in (await http.get("/metrics", headers=admin)).text
 
 
 def _window(durations: dict[str, list[float]]) -> RequestWindow:

@@ -19,10 +19,18 @@ from rich.text import Text
 
 from posada.cli._common import console
 
-_CSV_COLUMNS = (
+_TIMING_COLUMNS = (
     "at", "route", "count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "slow_rate",
+)  # fmt: skip
+_COUNTER_COLUMNS = (
     "db_queries", "embed_computed", "llm_calls", "input_tokens", "output_tokens", "cost_usd",
 )  # fmt: skip
+# The CSV's columns stay the same whatever a window holds (a file is appended to across
+# runs): one hit rate per answer layer posada looks up, empty when it had no lookup.
+CSV_LAYERS = ("exact", "semantic", "faq", "public")
+_CSV_COLUMNS = (
+    _TIMING_COLUMNS + _COUNTER_COLUMNS + tuple(f"hit_rate_{layer}" for layer in CSV_LAYERS)
+)
 
 
 def dashboard(
@@ -37,7 +45,8 @@ def dashboard(
     ] = None,
     interval: Annotated[float, typer.Option(min=0.2, help="seconds between frames")] = 1.0,
 ) -> None:
-    """Percentiles, slow routes, volume, counters and cost, refreshed every second."""
+    """Percentiles, slow routes, volume, counters, cost and the hit rate of each answer
+    layer, refreshed every second."""
     # The token is read here, not from Settings: the dashboard may watch a remote posada
     # whose other settings this machine does not have.
     token = os.environ.get("POSADA_ADMIN_TOKEN")
@@ -100,7 +109,8 @@ def _cell(value: float, unit: str = "") -> str:
 
 
 def render(summary: dict[str, Any], *, url: str) -> Group:
-    """One frame: the overall figures, every route, the slowest and the busiest."""
+    """One frame: the overall figures, every route, the hit rate by layer, the slowest and
+    the busiest."""
     overall = summary["overall"]
     window = summary["window"]
     totals = overall.get("totals", {})
@@ -134,6 +144,12 @@ def render(summary: dict[str, Any], *, url: str) -> Group:
             f"{int(tot.get('input_tokens', 0) + tot.get('output_tokens', 0)):,}",
             f"{tot.get('cost_usd', 0):,.4f}",
         )
+    layers = Table(title="hit rate by layer")
+    for column in ("layer", "hits", "lookups", "hit rate"):
+        layers.add_column(column, justify="left" if column == "layer" else "right")
+    for layer, counts in overall.get("cache", {}).items():
+        hits, lookups = counts.get("hit", 0), counts.get("hit", 0) + counts.get("miss", 0)
+        layers.add_row(layer, f"{hits:,}", f"{lookups:,}", f"{counts['hit_rate']:.1%}")
     slow = Table(title="slowest (P95)")
     busy = Table(title="busiest")
     for table, rows, key in (
@@ -144,7 +160,7 @@ def render(summary: dict[str, Any], *, url: str) -> Group:
         table.add_column(key, justify="right")
         for r in rows:
             table.add_row(r["route"], _cell(r[key]))
-    return Group(head, routes, slow, busy)
+    return Group(head, routes, layers, slow, busy)
 
 
 def _append_csv(path: Path, summary: dict[str, Any]) -> None:
@@ -155,9 +171,10 @@ def _append_csv(path: Path, summary: dict[str, Any]) -> None:
         if new:
             writer.writerow(_CSV_COLUMNS)
         for r in summary["routes"]:
-            tot = r.get("totals", {})
+            tot, cache = r.get("totals", {}), r.get("cache", {})
             writer.writerow(
                 [at, r["route"], r["count"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"],
                  r["error_rate"], r["slow_rate"]]
-                + [tot.get(k, 0) for k in _CSV_COLUMNS[9:]]
+                + [tot.get(k, 0) for k in _COUNTER_COLUMNS]
+                + [cache.get(layer, {}).get("hit_rate", "") for layer in CSV_LAYERS]
             )  # fmt: skip
