@@ -34,6 +34,7 @@ from posada.api.routes.staff_conversations import router as staff_conversations_
 from posada.api.routes.staff_faq import router as staff_faq_router
 from posada.api.routes.staff_handoff import router as staff_handoff_router
 from posada.api.routes.staff_knowledge import router as knowledge_router
+from posada.api.routes.staff_performance import router as staff_performance_router
 from posada.api.routes.staff_reservations import router as reservations_router
 from posada.api.surface import SecurityHeadersMiddleware
 from posada.api.warm import warm_embeddings
@@ -178,6 +179,7 @@ def _install_routes(app: FastAPI) -> None:
         knowledge_router,
         guest_live_router,
         staff_handoff_router,
+        staff_performance_router,
     ):
         app.include_router(router)
     web = Path(__file__).parent / "web"
