@@ -4,11 +4,14 @@ merged percentiles agree with their request windows."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
+
+import httpx
 
 from posada.core.context import LLMUse, RequestStats
 from posada.observe import histogram
@@ -23,6 +26,8 @@ from posada.observe.rollup import Retention, Rollups, roll_up
 from posada.observe.window import RequestRecord
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant
+from posada_bench.traffic import demo_guests
+from tests.support.helpers import posada_process
 
 EVER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 ADMIN = "rollups-admin-token-0123456789"
@@ -34,9 +39,10 @@ class Window(TypedDict):
     replicas: list[str]
 
 
-def _ever(replica: str) -> Window:
-    """All time, on one replica."""
-    return {"since": EVER[0], "until": EVER[1], "replicas": [replica]}
+def _ever(replicas: str | list[str]) -> Window:
+    """All time, on these replicas."""
+    listed = [replicas] if isinstance(replicas, str) else replicas
+    return {"since": EVER[0], "until": EVER[1], "replicas": listed}
 
 
 def _replica() -> str:
@@ -254,3 +260,96 @@ async def test_one_hotels_figures_never_hold_anothers(
     assert [x.layer for x in my_layers] == ["exact"]
     assert my_models == []
     assert sum(r.requests for r in everyone) == 4
+
+
+QUESTIONS = (
+    "¿Cuál es la clave del wifi?",
+    "What time is check-out?",
+    "Where can I go diving near the hotel?",
+    "¿Tienen servicio de lavandería y cuánto cuesta?",
+)
+
+
+async def _traffic(base: str, rounds: int) -> list[RequestRecord]:
+    """Health checks, guest logins and chats through one process; then its window."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        guests = await demo_guests(http)
+        for i in range(rounds):
+            assert (await http.get("/healthz")).status_code == 200
+            chat = await http.post(
+                "/api/guest/chat",
+                json={"message": QUESTIONS[i % len(QUESTIONS)]},
+                headers=guests[i % len(guests)],
+            )
+            assert chat.status_code == 200, chat.text
+        assert (await http.get("/api/guest/no-such-route")).status_code == 404
+        window = await http.get(
+            "/api/performance/metrics",
+            params={"format": "full"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+    assert window.status_code == 200, window.text
+    return [RequestRecord(**r) for r in window.json()["recent"]]
+
+
+async def test_two_processes_add_up_to_the_percentiles_of_their_windows(
+    runtime: Runtime, demo_tenant: Tenant, quick_llm: str
+) -> None:
+    first, second = _replica(), _replica()
+    env = {
+        "POSADA_ADMIN_TOKEN": ADMIN,
+        "POSADA_LLM_BASE_URL": quick_llm,
+        "POSADA_LLM_API_KEY": "test",
+    }
+    with (
+        posada_process(runtime, env={**env, "POSADA_METRICS_REPLICA": first}) as (one, _),
+        posada_process(runtime, env={**env, "POSADA_METRICS_REPLICA": second}) as (two, _),
+    ):
+        windows = await asyncio.gather(_traffic(one, 24), _traffic(two, 17))
+    # Both stopped: each wrote what it still held as it shut down.
+    records = [r for window in windows for r in window]
+    by_route: dict[str, list[float]] = {}
+    for record in records:
+        by_route.setdefault(record.key, []).append(record.duration_ms)
+
+    async with runtime.pool.connection() as conn:
+        merged = await route_figures(conn, tenant_id=None, **_ever([first, second]))
+        alone = [await route_figures(conn, tenant_id=None, **_ever([r])) for r in (first, second)]
+        hotel = await route_figures(conn, tenant_id=demo_tenant.id, **_ever([first, second]))
+        answers = await answer_figures(conn, tenant_id=None, **_ever([first, second]))
+        models = await model_figures(conn, tenant_id=None, **_ever([first, second]))
+        embeddings = await embedding_figures(conn, tenant_id=None, **_ever([first, second]))
+
+    figures = {f.route: f for f in merged}
+    # Each process's own read of its window came after the window it returned.
+    reads = figures.pop("GET /api/performance/metrics")
+    assert reads.requests == 2
+    assert {route: f.requests for route, f in figures.items()} == {
+        route: len(durations) for route, durations in by_route.items()
+    }
+    for route, f in figures.items():
+        for p, bound in ((50, f.p50_ms), (95, f.p95_ms), (99, f.p99_ms)):
+            exact = _exact(by_route[route], p)
+            assert _holds(bound, exact), (route, p, bound, exact)
+        assert f.errors == sum(r.status >= 500 for r in records if r.key == route)
+        assert f.mean_ms == round(sum(by_route[route]) / len(by_route[route]), 3)
+    for replica_figures, window in zip(alone, windows, strict=True):
+        assert sum(f.requests for f in replica_figures) == len(window) + 1
+
+    demo = dict.fromkeys(by_route, 0)
+    for record in records:
+        if record.tenant == demo_tenant.slug:
+            demo[record.key] += 1
+    assert {f.route: f.requests for f in hotel} == {k: n for k, n in demo.items() if n}
+    chats = [r for r in records if r.key == "POST /api/guest/chat"]
+    assert len(chats) == 24 + 17
+    assert answers.total == len(chats)
+
+    def total(name: str) -> float:
+        return sum(r.counters.get(name, 0) for r in records)
+
+    assert sum(m.input_tokens for m in models) == total("input_tokens") > 0
+    assert sum(m.output_tokens for m in models) == total("output_tokens")
+    assert abs(sum(m.cost_usd for m in models) - total("cost_usd")) < 1e-6
+    assert sum(e.computed for e in embeddings) == total("embed_computed")
+    assert sum(e.cached for e in embeddings) == total("embed_cached")
