@@ -409,6 +409,7 @@ async def test_alert_rules_name_only_metrics_posada_exposes(
         "posada_slow_requests_total",
         "posada_llm_cost_usd_total",
         "posada_n_plus_one_requests_total",
+        "posada_budget_projected_ratio",  # once a hotel with a budget is checked
     }
     rules = _alert_rules()
     names = {rule["alert"] for rule in rules}

@@ -33,8 +33,10 @@ from posada.answers.turn import Turn, draft, keep, look_up, semantic_hit, store_
 from posada.core import context as observe
 from posada.guests.tokens import GuestClaims
 from posada.knowledge.retrieval import Hit, Visibility
-from posada.providers.llm import Delta
+from posada.providers.llm import ChatModel, Delta
+from posada.providers.registry import Tier
 from posada.runtime import Runtime
+from posada.tenants.budgets import models_within_budget
 
 log = logging.getLogger(__name__)
 # Stores of interrupted answers run on after the request is gone; keep them referenced.
@@ -102,13 +104,19 @@ async def _events(
         return
     answer, offline, passages = draft(turn, retrieved)
     use_llm = bool(runtime.chat_models and offline.layer != "faq" and passages)
-    if use_llm and llm_allowed is not None and turn.conversation_id is not None:
+    # Over its month's budget a hotel may have the small tier alone, or no LLM at all.
+    models = await models_within_budget(
+        pool=runtime.pool, tenant_id=visibility.tenant_id, settings=runtime.settings.budget,
+        models=runtime.chat_models if use_llm else {},
+    )  # fmt: skip
+    if models and llm_allowed is not None and turn.conversation_id is not None:
         use_llm = await llm_allowed(turn.conversation_id)
         if not use_llm:
+            models = {}
             log.info(
                 "conversation %s is over its LLM cap; answering without one", turn.conversation_id
             )
-    async with aclosing(_write(turn, answer, offline, passages if use_llm else None)) as events:
+    async with aclosing(_write(turn, answer, offline, passages, models)) as events:
         async for event in events:
             yield event
     await keep(turn, answer, retrieved)
@@ -134,14 +142,14 @@ async def _without_lookup(turn: Turn) -> AsyncGenerator[PipelineEvent, None] | N
 
 
 async def _write(
-    turn: Turn, answer: Answer, draft: Draft, passages: list[Hit] | None
+    turn: Turn, answer: Answer, draft: Draft, passages: list[Hit], models: dict[Tier, ChatModel]
 ) -> AsyncGenerator[PipelineEvent, None]:
-    """The answer's events: from an LLM when given passages, else the draft."""
+    """The answer's events: from an LLM of `models` when there is one, else the draft."""
     try:
         with turn.timer.stage("generate"):
-            if passages is not None:
+            if models:
                 llm = serve_llm(
-                    turn.settings, turn.runtime.chat_models, answer, draft, turn.question,
+                    turn.settings, models, answer, draft, turn.question,
                     passages, turn.history, turn.hotel, turn.language,
                 )  # fmt: skip
                 async with aclosing(llm) as events:

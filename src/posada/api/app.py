@@ -31,6 +31,7 @@ from posada.api.routes.performance import router as observe_router
 from posada.api.routes.public import router as tenants_router
 from posada.api.routes.staff import router as staff_router
 from posada.api.routes.staff_conversations import router as staff_conversations_router
+from posada.api.routes.staff_costs import router as staff_costs_router
 from posada.api.routes.staff_faq import router as staff_faq_router
 from posada.api.routes.staff_handoff import router as staff_handoff_router
 from posada.api.routes.staff_knowledge import router as knowledge_router
@@ -51,6 +52,7 @@ from posada.observe.watch import load_budgets, watch
 from posada.observe.window import RequestWindow
 from posada.runtime import Runtime
 from posada.staff.throttle import StaffLoginThrottle
+from posada.tenants.budgets import guard_for
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +181,7 @@ def _install_routes(app: FastAPI) -> None:
         knowledge_router,
         guest_live_router,
         staff_handoff_router,
+        staff_costs_router,
         staff_performance_router,
     ):
         app.include_router(router)
@@ -210,6 +213,11 @@ def _install_limits(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
     app.state.login_throttle = LoginThrottle(logins, settings)
     app.state.staff_login_throttle = StaffLoginThrottle(logins, settings)
     app.state.chat_limits = ChatLimits(chats, settings)
+
+    def report_budget(slug: str, ratio: float) -> None:
+        app.state.metrics.budget_ratio.labels(slug).set(ratio)
+
+    guard_for(runtime.pool).sink = report_budget  # each hotel's checked ratio, on /metrics
 
 
 def _freeze_startup_objects() -> None:

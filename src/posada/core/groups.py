@@ -52,6 +52,7 @@ class StaffSettings(BaseModel):
     # CSV); every other request keeps POSADA_MAX_BODY_BYTES.
     upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
+
 class MetricsSettings(BaseModel):
     """The persisted figures (posada.observe.rollup): `POSADA_METRICS_*` (`settings.metrics`)."""
 
@@ -81,3 +82,21 @@ class MetricsSettings(BaseModel):
             )
         return self
 
+
+class BudgetSettings(BaseModel):
+    """Monthly AI budgets (posada.tenants.budgets): `POSADA_BUDGET_*` (`settings.budget`).
+
+    A hotel's own budget (set on the staff page, tenants.settings "budget") wins over
+    these defaults; unset `monthly_usd` and no hotel budget means no budget.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # USD a month, LLM and embedding spend together.
+    monthly_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Once the month's spend reaches the budget: keep going, large tier off, or LLM off.
+    action: Literal["continue", "small_only", "no_llm"] = "continue"
+    # The projected month over the budget at which the log warns (and the alert fires).
+    warn_ratio: float = Field(default=0.8, gt=0, le=10, allow_inf_nan=False)
+    # Each process reads a hotel's spend at most this often (the lag an action may take).
+    refresh_s: float = Field(default=60, gt=0, le=3600)
