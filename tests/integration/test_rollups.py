@@ -5,6 +5,7 @@ merged percentiles agree with their request windows."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from posada.observe.window import RequestRecord
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant
 from posada_bench.traffic import demo_guests
-from tests.support.helpers import posada_process
+from tests.support.helpers import CliResult, posada_env, posada_process, run_cli
 
 EVER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 ADMIN = "rollups-admin-token-0123456789"
@@ -353,3 +354,36 @@ async def test_two_processes_add_up_to_the_percentiles_of_their_windows(
     assert abs(sum(m.cost_usd for m in models) - total("cost_usd")) < 1e-6
     assert sum(e.computed for e in embeddings) == total("embed_computed")
     assert sum(e.cached for e in embeddings) == total("embed_cached")
+
+
+async def test_the_cli_rolls_up_at_a_given_clock_and_reads_a_hotels_routes(
+    runtime: Runtime, demo_tenant: Tenant, new_tenant: Tenant
+) -> None:
+    replica = _replica()
+    rollups = Rollups(replica=replica)
+    recent = datetime.now(UTC) - timedelta(minutes=10)
+    for ms in (5.0, 6.0, 70.0):
+        rollups.add(_record(recent, ms), _stats(demo_tenant.id))
+    rollups.add(_record(recent, 9.0, route="/api/theirs"), _stats(new_tenant.id))
+    await rollups.flush(runtime.pool)
+    env = posada_env(runtime)
+
+    async def cli(*args: str) -> CliResult:
+        return await asyncio.to_thread(run_cli, env, "metrics", *args)
+
+    rolled = await cli("rollup", "--now", "2000-01-01T00:00:00")
+    assert rolled.returncode == 0, rolled.stderr
+    assert rolled.stdout.startswith("rolled up at 2000-01-01 00:00 UTC: 0 hour rows")
+
+    read = await cli("routes", "--tenant", demo_tenant.slug, "--replica", replica, "--json")
+    assert read.returncode == 0, read.stderr
+    (route,) = json.loads(read.stdout)
+    assert (route["route"], route["requests"]) == ("GET /api/x", 3)
+    assert route["p50_ms"] == histogram.BOUNDS[histogram.bucket_of(6.0)]
+    shown = await cli("routes", "--hours", "2", "--replica", replica)
+    assert "GET /api/theirs" in shown.stdout
+    assert "GET /api/x" in shown.stdout
+
+    unknown = await cli("routes", "--tenant", "no-such-hotel")
+    assert unknown.returncode == 1
+    assert "no-such-hotel" in unknown.stderr or "not found" in unknown.stderr.lower()

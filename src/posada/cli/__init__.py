@@ -13,6 +13,7 @@ from posada.cli import (
     db,
     demo,
     ingest,
+    metrics,
     reembed,
     reservations,
     serve,
@@ -38,6 +39,7 @@ app.add_typer(staff.app, name="staff")
 app.add_typer(audit.app, name="audit")
 app.add_typer(cache.app, name="cache")
 app.add_typer(costs.app, name="costs")
+app.add_typer(metrics.app, name="metrics")
 app.command("dashboard")(dashboard.dashboard)
 
 
