@@ -43,27 +43,21 @@ class Table:
     histogram: bool = False  # a `latency` column, summed element by element
 
 
-REQUESTS = Table(
-    "metric_requests",
-    "route",
-    (("requests", "bigint"), ("errors", "bigint"), ("slow", "bigint"),
-     ("latency_ms_sum", "double precision")),
-    histogram=True,
-)  # fmt: skip
-LAYERS = Table("metric_layers", "layer", (("hits", "bigint"), ("misses", "bigint")))
-ANSWERS = Table("metric_answers", "layer", (("answers", "bigint"),))
-LLM = Table(
-    "metric_llm",
-    "model",
-    (("calls", "bigint"), ("input_tokens", "bigint"), ("output_tokens", "bigint"),
-     ("cost_usd", "double precision")),
-)  # fmt: skip
-EMBEDDINGS = Table(
-    "metric_embeddings",
-    "provider",
-    (("computed", "bigint"), ("cached", "bigint"), ("api_calls", "bigint"),
-     ("cost_usd", "double precision")),
-)  # fmt: skip
+def _table(
+    name: str, key: str, counts: tuple[str, ...], amounts: tuple[str, ...] = (), **kw: bool
+) -> Table:
+    """A table whose sums are counts (bigint) and amounts (double precision)."""
+    sums = tuple((c, "bigint") for c in counts) + tuple((a, "double precision") for a in amounts)
+    return Table(name, key, sums, **kw)
+
+
+REQUESTS = _table("metric_requests", "route", ("requests", "errors", "slow"),
+                  ("latency_ms_sum",), histogram=True)  # fmt: skip
+LAYERS = _table("metric_layers", "layer", ("hits", "misses"))
+ANSWERS = _table("metric_answers", "layer", ("answers",))
+LLM = _table("metric_llm", "model", ("calls", "input_tokens", "output_tokens"), ("cost_usd",))
+EMBEDDINGS = _table("metric_embeddings", "provider", ("computed", "cached", "api_calls"),
+                    ("cost_usd",))  # fmt: skip
 TABLES = (REQUESTS, LAYERS, ANSWERS, LLM, EMBEDDINGS)
 
 # (minute since the epoch, tenant id or None, the table's key): a row of one table.
@@ -212,18 +206,20 @@ class Rollups:
             return len(taken)
 
     def _params(self, table: Table, sums: Sums) -> dict[str, object]:
-        rows = sums.rows[table]
+        # In one order everywhere: the workers of a replica, writing the same rows at once,
+        # then lock them in the same order and never deadlock.
+        keys = sorted(sums.rows[table], key=lambda k: (k[0], k[1] or 0, k[1] is None, k[2]))
         params: dict[str, object] = {
             "replica": self.replica,
-            "bucket": [datetime.fromtimestamp(k[0] * 60, UTC) for k in rows],
-            "tenant": [k[1] for k in rows],
-            "key": [k[2] for k in rows],
+            "bucket": [datetime.fromtimestamp(k[0] * 60, UTC) for k in keys],
+            "tenant": [k[1] for k in keys],
+            "key": [k[2] for k in keys],
         }
         for i, (name, kind) in enumerate(table.sums):
-            values = [v[i] for v in rows.values()]
+            values = [sums.rows[table][k][i] for k in keys]
             params[name] = [int(v) for v in values] if kind == "bigint" else values
         if table.histogram:
-            params["latency"] = [_array_text(sums.latency[k]) for k in rows]
+            params["latency"] = [_array_text(sums.latency[k]) for k in keys]
         return params
 
     def start(self, pool: Pool) -> None:
@@ -248,7 +244,8 @@ class Rollups:
     async def close(self, pool: Pool) -> None:
         """Stop the background task and write what is left."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._lock:  # never cut a write short: its rows would be lost
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
