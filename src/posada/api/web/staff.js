@@ -7,12 +7,14 @@ import * as reservations from "./staff-reservations.js";
 import * as conversations from "./staff-conversations.js";
 import * as knowledge from "./staff-knowledge.js";
 import * as accounts from "./staff-accounts.js";
+import * as performance from "./staff-performance.js";
 
 const TABS = {
   reservations,
   conversations,
   report: { open: knowledge.openReport, translate: () => {} },
   knowledge: { open: knowledge.open, translate: () => {} },
+  performance,
   staff: accounts,
 };
 let current = null;
