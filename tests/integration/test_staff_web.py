@@ -112,7 +112,7 @@ async def test_log_in_wrong_then_right_and_the_tabs_follow_the_role(
 
     # An owner sees every tab; the page speaks Spanish when asked.
     await log_in(page, hotel, owner)
-    await expect(shown).to_have_count(5)
+    await expect(shown).to_have_count(6)
     await page.select_option("#lang", "es")
     await expect(page.locator("#tabs [data-tab=reservations]")).to_have_text("Reservas")
     await page.click("#tabs [data-tab=staff]")
