@@ -69,7 +69,7 @@ class Month:
     def parse(cls, text: str) -> Month:
         """`YYYY-MM`, else InvalidInput (422) saying so."""
         found = _MONTH.match(text.strip())
-        if found is None or not (1 <= int(found[2]) <= 12) or int(found[1]) < 1:
+        if found is None or not (1 <= int(found[2]) <= 12 and 1970 <= int(found[1]) <= 9998):
             raise InvalidInput(f"month {text!r} is not a month: give it as YYYY-MM (2026-03)")
         return cls(int(found[1]), int(found[2]))
 
