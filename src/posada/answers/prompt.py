@@ -2,9 +2,10 @@
 
 Everything is kept within a token budget, counted with the local estimate before the
 call (the provider's usage replaces it afterwards). The system message and the question
-always fit; passages go in by rank until their share is spent; the most recent turns of
-the conversation fill what is left, newest first, so a follow-up ("¿y el desayuno?")
-keeps the turn it follows.
+always fit; passages go in by rank until their share is spent (each whole, or only the
+sentences around its best match: `answers.context_window`); the most recent turns of the
+conversation fill what is left, newest first, so a follow-up ("¿y el desayuno?") keeps
+the turn it follows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from posada.answers.context_window import window
+from posada.core.groups import PromptSettings
 from posada.core.language import Language, detect_language
 from posada.knowledge.retrieval import Hit
 from posada.providers.llm import ChatMessage, estimate_tokens
@@ -29,6 +32,9 @@ SYSTEM = (
     "suggest asking reception. Answer in {language}, the language of the guest's last "
     "message. Keep it short: at most three sentences."
 )
+
+# Today's context (five whole passages): no smaller one measured kept the fact as often.
+DEFAULTS = PromptSettings()
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,12 @@ def build_prompt(
     budget: int,
     context_share: float = 0.75,
     language: Language | None = None,
+    max_passages: int | None = DEFAULTS.passages,
+    around: int = DEFAULTS.window,
 ) -> Prompt:
     """Messages for the model within `budget` estimated tokens, in the question's `language`
-    (detected unless given)."""
+    (detected unless given): at most `max_passages` passages (None: as many as fit), each
+    whole (`around` 0) or only its best-matching sentence and `around` either side."""
     name = LANGUAGES[language or detect_language(question)]
     system = SYSTEM.format(hotel=hotel, language=name)
     fixed = estimate_tokens(system) + estimate_tokens(question) + 8
@@ -61,7 +70,10 @@ def build_prompt(
     blocks: list[str] = []
     used = 0
     for hit in passages:
-        block = f"[{hit.title} › {hit.heading.split(' › ')[-1]}]\n{hit.text}"
+        if max_passages is not None and len(kept) >= max_passages:
+            break
+        text = window(question, hit.text, around=around) if around else hit.text
+        block = f"[{hit.title} › {hit.heading.split(' › ')[-1]}]\n{text}"
         cost = estimate_tokens(block) + 2
         if used + cost > context_room:
             continue  # a shorter passage further down may still fit

@@ -100,3 +100,21 @@ class BudgetSettings(BaseModel):
     warn_ratio: float = Field(default=0.8, gt=0, le=10, allow_inf_nan=False)
     # Each process reads a hotel's spend at most this often (the lag an action may take).
     refresh_s: float = Field(default=60, gt=0, le=3600)
+
+
+class PromptSettings(BaseModel):
+    """What an LLM is sent of the passages: `POSADA_CONTEXT_*` (`settings.context`; not
+    `prompt`, whose prefix POSADA_PROMPT_BUDGET_TOKENS already has).
+
+    Measured by bench/prompt_size.py on the real corpus's labels: every smaller context
+    held the fact less often than today's (five whole passages), so the defaults are
+    today's; the switches trade the fact's presence for tokens (docs/costs.md).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # At most this many relevant passages (the token budget may take fewer); unset, as
+    # many as the budget takes of the POSADA_RETRIEVAL_K looked up.
+    passages: int | None = Field(default=None, ge=1, le=50)
+    # Each passage whole (0), or only its best-matching sentence and this many either side.
+    window: int = Field(default=0, ge=0, le=20)
