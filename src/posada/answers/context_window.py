@@ -8,10 +8,10 @@ sentences on either side, in the passage's order; near either end the window sli
 to keep as many. With no sentence sharing anything the passage's opening stands in, as
 the extractive answer does.
 
-Measured by bench/prompt_size.py: it costs the fact more often than it saves tokens is
-worth by default (the answer is often a line the question shares no word with: "fridge"
-and "Nevera privada", "how do I reach" and "Telefono"), so posada sends passages whole
-unless told otherwise (`PromptSettings.window`).
+Measured by bench/prompt_size.py, it drops the fact too often to be the default (the
+answer is often a line the question shares no word with: "fridge" and "Nevera privada",
+"how do I reach" and "Telefono"), so posada sends passages whole unless told otherwise
+(`PromptSettings.window`).
 """
 
 from __future__ import annotations
