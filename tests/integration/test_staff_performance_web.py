@@ -182,6 +182,8 @@ async def test_the_charts_and_table_show_known_figures_and_the_owner_sets_the_bu
     spent = [0.5 + 0.25 * k for k in range(len(days))]
     await expect(page.locator("#chart-days svg g.column")).to_have_count(len(days))
     assert await values(page, "#chart-days g.column") == pytest.approx(spent)
+    calls = [float(10 + k) for k in range(len(days))]
+    assert await values(page, "#chart-calls g.column") == calls
     running = [sum(spent[: k + 1]) for k in range(len(days))]
     assert await values(page, "#chart-spend g.line.spent circle") == pytest.approx(running)
     await expect(page.locator("#chart-spend g.rule")).to_have_count(0)

@@ -137,8 +137,8 @@ function leftRoom(scale, format) {
 }
 
 // One column per label; `titles[k]` is column k's tooltip; `lines` are reference lines.
-export function columnChart({ labels, values, titles = [], lines = [], width, height = 200, format = String, label = "", axis = "" }) {
-  const scale = ticks(Math.max(0, ...values, ...lines.map((l) => l.value)));
+export function columnChart({ labels, values, titles = [], lines = [], width, height = 200, format = String, label = "", axis = "", whole = false }) {
+  const scale = ticks(Math.max(0, ...values, ...lines.map((l) => l.value)), 4, whole);
   const box = { top: 18, bottom: 34, right: 8, width, height, format };
   box.left = leftRoom(scale, format);
   const svg = frame("columns", width, height, label);

@@ -44,7 +44,7 @@ export const TEXT = {
     layer_exact: "caché exacta", layer_semantic: "caché semántica", layer_faq: "FAQ",
     layer_llm: "LLM", layer_extractive: "extracto", layer_handoff: "recepción", layer_public: "público",
     lookups: (layer, rate, n) => `${layer}: ${rate} de aciertos en ${n === 1 ? "1 búsqueda" : `${n} búsquedas`}`,
-    spendMonth: "Gasto del mes", spendPerDay: "Gasto por día", perDayTable: "Día a día",
+    spendMonth: "Gasto del mes", spendPerDay: "Gasto por día", callsPerDay: "Llamadas LLM por día", perDayTable: "Día a día",
     spentSoFar: (spent, projected) => (projected === null ? `Gastado: ${spent}.`
       : `Gastado hasta hoy: ${spent}; al ritmo actual el mes cerrará en ${projected}.`),
     spentToDate: "acumulado", projection: "proyección", dayOfMonth: "día del mes",
@@ -98,7 +98,7 @@ export const TEXT = {
     layer_exact: "exact cache", layer_semantic: "semantic cache", layer_faq: "FAQ",
     layer_llm: "LLM", layer_extractive: "extract", layer_handoff: "reception", layer_public: "public",
     lookups: (layer, rate, n) => `${layer}: ${rate} hits in ${n === 1 ? "1 lookup" : `${n} lookups`}`,
-    spendMonth: "Spend this month", spendPerDay: "Spend per day", perDayTable: "Day by day",
+    spendMonth: "Spend this month", spendPerDay: "Spend per day", callsPerDay: "LLM calls per day", perDayTable: "Day by day",
     spentSoFar: (spent, projected) => (projected === null ? `Spent: ${spent}.`
       : `Spent so far: ${spent}; at this pace the month ends at ${projected}.`),
     spentToDate: "to date", projection: "projection", dayOfMonth: "day of the month",

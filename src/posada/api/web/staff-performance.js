@@ -104,6 +104,11 @@ function drawCosts(costs, budget) {
     titles: days.map((d) => `${dayTitle(d.day)}: ${usd(d.spend_usd)} · ${t("llmCallsN")(d.llm_calls)} · ${t("tokensN")(number(d.input_tokens + d.output_tokens))}`),
     width: widthOf("chart-days"), format: usd, label: t("spendPerDay"), axis: t("dayOfMonth"),
   }));
+  $("chart-calls").replaceChildren(columnChart({
+    labels: days.map((d) => dayLabel(d.day)), values: days.map((d) => d.llm_calls), whole: true,
+    titles: days.map((d) => `${dayTitle(d.day)}: ${t("llmCallsN")(d.llm_calls)} · ${usd(d.llm_usd)}`),
+    width: widthOf("chart-calls"), height: 160, format: (v) => number(v), label: t("callsPerDay"), axis: t("dayOfMonth"),
+  }));
   $("cost-days").tBodies[0].replaceChildren(...days.map((d) => el("tr", {},
     el("td", {}, dayTitle(d.day)), el("td", {}, number(d.llm_calls)),
     el("td", {}, number(d.input_tokens + d.output_tokens)), el("td", {}, usd(d.llm_usd)),
