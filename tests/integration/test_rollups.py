@@ -137,6 +137,31 @@ async def test_a_flush_writes_every_table_and_a_second_adds_into_the_same_rows(
     assert [(e.provider, e.computed, e.cached) for e in embeddings] == [("local", 10, 0)]
 
 
+async def test_the_workers_of_one_replica_add_into_the_same_rows_at_once(
+    runtime: Runtime, demo_tenant: Tenant
+) -> None:
+    replica = _replica()
+    workers = [Rollups(replica=replica) for _ in range(3)]
+    at = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
+    for n, worker in enumerate(workers):
+        for route in ("/api/a", "/api/b", "/api/c"):
+            for i in range(n + 1):
+                worker.add(_record(at, 10.0 + i, route=route), _stats(demo_tenant.id))
+            worker.add(_record(at, 1.0, route=route), _stats(None))
+    assert await asyncio.gather(*(w.flush(runtime.pool) for w in workers)) == [6, 6, 6]
+    async with runtime.pool.connection() as conn:
+        hotel = await route_figures(conn, tenant_id=demo_tenant.id, **_ever(replica))
+        cur = await conn.execute(
+            "SELECT count(*) FROM metric_requests WHERE replica = %s", (replica,)
+        )
+        assert await cur.fetchone() == (6,), "three routes, of the hotel and of none"
+    assert [(f.route, f.requests) for f in hotel] == [
+        ("GET /api/a", 6),
+        ("GET /api/b", 6),
+        ("GET /api/c", 6),
+    ]
+
+
 async def test_a_failed_flush_keeps_the_figures_for_the_next(runtime: Runtime) -> None:
     replica = _replica()
     rollups = Rollups(replica=replica)
