@@ -173,3 +173,22 @@ def test_the_prompt_sends_windows_of_at_most_max_passages_within_the_budget() ->
     )
     assert 0 < len(tight.passages) < 5
     assert sum(tight.tokens.values()) <= 180 + 8
+
+
+def test_a_short_history_takes_only_the_room_it_needs_from_the_passages() -> None:
+    passages = [_hit(n, f"passage {n} " + "word " * 60) for n in range(1, 5)]
+    short = [ChatMessage("user", "hola"), ChatMessage("assistant", "¡Hola! ¿En qué te ayudo?")]
+    alone = build_prompt(
+        hotel="H", question="y la piscina?", passages=passages, history=[], budget=360
+    )
+    both = build_prompt(
+        hotel="H", question="y la piscina?", passages=passages, history=short, budget=360
+    )
+    assert len(both.passages) == len(alone.passages) == 3
+    assert both.messages[1:-1] == short
+    # A long one still leaves the passages their share (context_share of the room).
+    long = [ChatMessage("user", "x " * 400)] * 2
+    squeezed = build_prompt(
+        hotel="H", question="y la piscina?", passages=passages, history=long, budget=360
+    )
+    assert len(squeezed.passages) == 2

@@ -65,7 +65,11 @@ def build_prompt(
     system = SYSTEM.format(hotel=hotel, language=name)
     fixed = estimate_tokens(system) + estimate_tokens(question) + 8
     room = max(0, budget - fixed)
-    context_room = int(room * context_share) if history else room
+    # The turns keep up to (1 - context_share) of the room, but only what they need: a
+    # short exchange leaves the rest to the passages (bench/prompt_size.py: a reserve of a
+    # fixed quarter dropped passages that held the fact).
+    wanted = sum(estimate_tokens(t.content) + 4 for t in history)
+    context_room = room - min(wanted, room - int(room * context_share))
     kept: list[Hit] = []
     blocks: list[str] = []
     used = 0
@@ -81,15 +85,8 @@ def build_prompt(
         blocks.append(block)
         used += cost
     context = "\n\n".join(blocks) if blocks else "(no relevant passage found)"
-    turns: list[ChatMessage] = []
-    history_room = room - used
-    history_used = 0
-    for turn in reversed(history):
-        cost = estimate_tokens(turn.content) + 4
-        if history_used + cost > history_room:
-            break
-        turns.insert(0, turn)
-        history_used += cost
+    turns = _newest(history, room - used)
+    history_used = sum(estimate_tokens(t.content) + 4 for t in turns)
     messages = [
         ChatMessage("system", f"{system}\n\nContext:\n{context}"),
         *turns,
@@ -105,3 +102,16 @@ def build_prompt(
         },
         passages=kept,
     )
+
+
+def _newest(history: Sequence[ChatMessage], room: int) -> list[ChatMessage]:
+    """The most recent turns that fit in `room` estimated tokens, in their order."""
+    turns: list[ChatMessage] = []
+    used = 0
+    for turn in reversed(history):
+        cost = estimate_tokens(turn.content) + 4
+        if used + cost > room:
+            break
+        turns.insert(0, turn)
+        used += cost
+    return turns
