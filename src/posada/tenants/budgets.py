@@ -258,7 +258,8 @@ class BudgetGuard:
         self, pool: Pool, *, tenant_id: int, settings: BudgetSettings, fresh: bool = False
     ) -> BudgetStatus:
         """The hotel's status now, from memory unless older than refresh_s (or `fresh`)."""
-        now, month = self.clock(), Month.of(self.clock())
+        now = self.clock()
+        month = Month.of(now)
         held = self._held.get(tenant_id)
         if fresh or not _current(held, month, now, settings.refresh_s):
             async with self._locks.setdefault(tenant_id, asyncio.Lock()):
