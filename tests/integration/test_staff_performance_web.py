@@ -247,8 +247,20 @@ async def test_a_manager_reads_the_budget_but_has_no_form(
     # Another window asks again: the week holds the same minute.
     await page.select_option("#perf-filters select[name=window]", "week")
     await expect(page.locator("#perf-routes tbody tr")).to_have_count(len(KNOWN))
+    # Last month: finished, a column for each of its days, no projection.
+    first = days_so_far()[0]
+    last_month = (first - timedelta(days=1)).replace(day=1)
+    await page.fill("#perf-filters input[name=month]", last_month.strftime("%Y-%m"))
+    columns = page.locator("#chart-days svg g.column")
+    await expect(columns).to_have_count(_days_in_month(last_month))
+    await expect(page.locator("#chart-spend g.line.projected")).to_have_count(0)
+    await expect(page.locator("#cost-summary")).to_have_text(
+        f"{last_month.strftime('%B %Y')}: spent $0."
+    )
+    await expect(page.locator("#perf-error")).to_be_empty()
     await no_overflow(page)
-    await page.screenshot(path=screenshot("performance-manager-phone"))
+    await page.evaluate("scrollTo(0, 0)")
+    await page.screenshot(path=screenshot("performance-manager-phone"), full_page=True)
 
 
 async def test_a_real_chat_reaches_the_tab(

@@ -45,8 +45,8 @@ export const TEXT = {
     layer_llm: "LLM", layer_extractive: "extracto", layer_handoff: "recepción", layer_public: "público",
     lookups: (layer, rate, n) => `${layer}: ${rate} de aciertos en ${n === 1 ? "1 búsqueda" : `${n} búsquedas`}`,
     spendMonth: "Gasto del mes", spendPerDay: "Gasto por día", callsPerDay: "Llamadas LLM por día", perDayTable: "Día a día",
-    spentSoFar: (spent, projected) => (projected === null ? `Gastado: ${spent}.`
-      : `Gastado hasta hoy: ${spent}; al ritmo actual el mes cerrará en ${projected}.`),
+    spentSoFar: (month, spent, projected) => (projected === null ? `${month}: gastado ${spent}.`
+      : `${month}: gastado hasta hoy ${spent}; al ritmo actual el mes cerrará en ${projected}.`),
     spentToDate: "acumulado", projection: "proyección", dayOfMonth: "día del mes",
     day: "Día", llmCalls: "Llamadas LLM", tokens: "Tokens", llmSpend: "LLM", embeddingSpend: "Embeddings",
     llmCallsN: (n) => (n === 1 ? "1 llamada LLM" : `${n} llamadas LLM`), tokensN: (n) => `${n} tokens`,
@@ -98,9 +98,9 @@ export const TEXT = {
     layer_exact: "exact cache", layer_semantic: "semantic cache", layer_faq: "FAQ",
     layer_llm: "LLM", layer_extractive: "extract", layer_handoff: "reception", layer_public: "public",
     lookups: (layer, rate, n) => `${layer}: ${rate} hits in ${n === 1 ? "1 lookup" : `${n} lookups`}`,
-    spendMonth: "Spend this month", spendPerDay: "Spend per day", callsPerDay: "LLM calls per day", perDayTable: "Day by day",
-    spentSoFar: (spent, projected) => (projected === null ? `Spent: ${spent}.`
-      : `Spent so far: ${spent}; at this pace the month ends at ${projected}.`),
+    spendMonth: "The month's spend", spendPerDay: "Spend per day", callsPerDay: "LLM calls per day", perDayTable: "Day by day",
+    spentSoFar: (month, spent, projected) => (projected === null ? `${month}: spent ${spent}.`
+      : `${month}: spent so far ${spent}; at this pace the month ends at ${projected}.`),
     spentToDate: "to date", projection: "projection", dayOfMonth: "day of the month",
     day: "Day", llmCalls: "LLM calls", tokens: "Tokens", llmSpend: "LLM", embeddingSpend: "Embeddings",
     llmCallsN: (n) => (n === 1 ? "1 LLM call" : `${n} LLM calls`), tokensN: (n) => `${n} tokens`,

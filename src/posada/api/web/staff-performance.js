@@ -9,7 +9,7 @@ import { barChart, columnChart, seriesChart } from "./charts.js";
 const CACHED = ["exact", "semantic", "faq"];
 let ready = false;
 let shown = { performance: null, costs: null, budget: null };
-let asked = 0; // the newest load; an older one's answer is dropped
+const asked = { performance: 0, costs: 0, budget: 0 }; // each part's newest load: older answers are dropped
 
 const number = (value, digits = 0) =>
   new Intl.NumberFormat(state.lang, { maximumFractionDigits: digits }).format(value);
@@ -82,7 +82,8 @@ function drawCosts(costs, budget) {
   const labels = Array.from({ length: size }, (_, k) => String(k + 1));
   const monthly = budget && budget.monthly_usd;
   const p = costs.projection;
-  $("cost-summary").textContent = t("spentSoFar")(usd(p.spent_usd), p.finished ? null : usd(p.projected_usd));
+  const month = new Date(`${costs.month}-15T12:00:00Z`).toLocaleDateString(state.lang, { month: "long", year: "numeric", timeZone: "UTC" });
+  $("cost-summary").textContent = t("spentSoFar")(month, usd(p.spent_usd), p.finished ? null : usd(p.projected_usd));
   let running = 0;
   const spent = labels.map((_, k) => (k < days.length ? (running += days[k].spend_usd) : null));
   const series = [{ name: t("spentToDate"), values: spent, className: "spent" }];
@@ -147,22 +148,23 @@ async function fetchJson(path) {
 }
 
 async function load(parts = ["performance", "costs", "budget"]) {
-  const mine = ++asked;
+  const mine = Object.fromEntries(parts.map((part) => [part, ++asked[part]]));
   const filters = $("perf-filters").elements;
   const paths = {
     performance: `/api/staff/performance?window=${encodeURIComponent(filters.window.value)}`,
     costs: `/api/staff/costs?month=${encodeURIComponent(filters.month.value || thisMonth())}`,
     budget: "/api/staff/budget",
   };
-  try {
-    const got = await Promise.all(parts.map((part) => fetchJson(paths[part])));
-    if (mine !== asked) return;
-    parts.forEach((part, k) => { shown[part] = got[k]; });
-    $("perf-error").textContent = "";
-    redraw();
-  } catch (error) {
-    if (mine === asked) $("perf-error").textContent = error.message;
-  }
+  // Each part on its own: a refused month still leaves the routes' figures drawn.
+  const got = await Promise.allSettled(parts.map((part) => fetchJson(paths[part])));
+  const failed = [];
+  parts.forEach((part, k) => {
+    if (mine[part] !== asked[part]) return;
+    if (got[k].status === "fulfilled") shown[part] = got[k].value;
+    else failed.push(got[k].reason.message);
+  });
+  $("perf-error").textContent = [...new Set(failed)].join("\n");
+  redraw();
 }
 
 async function saveBudget(body) {
