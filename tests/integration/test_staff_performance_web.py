@@ -225,6 +225,8 @@ async def test_the_charts_and_table_show_known_figures_and_the_owner_sets_the_bu
     await expect(page.locator("#tabs [data-tab=performance]")).to_have_text("Rendimiento y coste")
     await expect(page.locator("#perf-share")).to_contain_text("caché o FAQ")
     await no_overflow(page)
+    await page.evaluate("scrollTo(0, 0)")
+    await page.screenshot(path=screenshot("performance-es-phone"), full_page=True)
     assert errors == []
 
 
