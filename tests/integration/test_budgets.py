@@ -156,8 +156,12 @@ async def test_budget_actions_at_the_threshold_on_a_fast_forwarded_clock(
         assert _ratio((await http.get("/metrics")).text, slug) == under
 
         # Fast forward to mid-June: $4 spent, $8 projected, 80%: one warning, still large.
+        # The first question goes on with the reading held (stale now: $2.66, 53%) and
+        # reads again in the background; the next one sees $4.
         setup.clock[0] = at("2036-06-16 00:00")
         await ask(http, auth, QUESTION)
+        assert _warnings(caplog, "is projected to spend") == 0
+        await guard_for(rt.pool).settled()
         await ask(http, auth, QUESTION)
         assert upstream.asked == ["fake-large"] * 4
         assert _ratio((await http.get("/metrics")).text, slug) == 0.8
@@ -166,9 +170,12 @@ async def test_budget_actions_at_the_threshold_on_a_fast_forwarded_clock(
         # To June 25th, $10 spent: the budget; from now on the small model alone.
         await _spend(rt, hotel, 6.0, "2036-06-20 10:00")
         setup.clock[0] = at("2036-06-25 00:00")
+        await ask(http, auth, QUESTION)
+        await guard_for(rt.pool).settled()
         answer = await ask(http, auth, QUESTION)
         assert (answer["layer"], answer["model"]) == ("llm", "fake-small")
         assert upstream.asked[-1] == "fake-small"
+        assert upstream.asked[-2] == "fake-large", "the stale reading's question"
         assert _ratio((await http.get("/metrics")).text, slug) == pytest.approx(1.25)
         assert _warnings(caplog, "is projected to spend") == 1, "once per hotel and month"
         assert _warnings(caplog, "from now on: small_only") == 1

@@ -112,7 +112,7 @@ class Metrics:
         self.slow = Counter(
             "posada_slow_requests", "Requests slower than the threshold.", ["route"], registry=r
         )
-        # Set by the budget check (posada.observe.budget), not per request. With several
+        # Set by the budget check (posada.tenants.budgets), not per request. With several
         # workers each reports its own reading; /metrics keeps the highest.
         self.budget_ratio = Gauge(
             "posada_budget_projected_ratio",

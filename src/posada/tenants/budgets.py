@@ -239,9 +239,10 @@ class BudgetGuard:
     """Each hotel's budget figures in this process's memory, read again at most every
     POSADA_BUDGET_REFRESH_S.
 
-    What that lag costs: a process sees a hotel's spend up to refresh_s late, on top of
-    the persisted figures' own delay (each process writes its minutes every
-    POSADA_METRICS_FLUSH_S), and another process's change of the budget up to refresh_s
+    What that lag costs: a process sees a hotel's spend up to refresh_s late (and one
+    question more: the one that finds the reading stale goes by it while it is read
+    again), on top of the persisted figures' own delay (each process writes its minutes
+    every POSADA_METRICS_FLUSH_S), and another process's change of the budget up to refresh_s
     late. So an action starts up to about a minute after the budget is reached, and the
     hotel may overspend by what all replicas spend in that minute: small beside a month's
     budget, and the price of no query per question.
@@ -253,30 +254,63 @@ class BudgetGuard:
     _held: dict[int, _Held] = field(default_factory=dict)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _told: set[tuple[int, str, str]] = field(default_factory=set)
+    # Background reads in flight, one per hotel (referenced, so they are not collected).
+    _refreshing: dict[int, asyncio.Task[None]] = field(default_factory=dict)
 
     async def status(
         self, pool: Pool, *, tenant_id: int, settings: BudgetSettings, fresh: bool = False
     ) -> BudgetStatus:
-        """The hotel's status now, from memory unless older than refresh_s (or `fresh`)."""
+        """The hotel's status now, from memory: a reading older than refresh_s is read
+        again in the background (the question goes on with the one held); only a hotel
+        not yet read this month, or `fresh`, waits for the read."""
         now = self.clock()
         month = Month.of(now)
         held = self._held.get(tenant_id)
-        if fresh or not _current(held, month, now, settings.refresh_s):
-            async with self._locks.setdefault(tenant_id, asyncio.Lock()):
-                held = self._held.get(tenant_id)
-                if fresh or not _current(held, month, now, settings.refresh_s):
-                    # Upkeep, left out of the question's figures: one read a hotel a minute
-                    # shared by all its questions, not a round trip of this one.
-                    with unmeasured():
-                        async with pool.connection() as conn:
-                            reading = await read_budget(conn, tenant_id=tenant_id, month=month)
-                    held = self._held[tenant_id] = _Held(reading, month, now)
-        assert held is not None
+        if fresh or held is None or held.month != month:
+            held = await self._read(pool, tenant_id, month, now, force=fresh)
+        elif not _current(held, month, now, settings.refresh_s):
+            self._refresh_later(pool, tenant_id, month, now)
         status = check_budget(
             own=held.reading.own, defaults=settings, month=month, spent=held.reading.spent, now=now
         )
         self._report(tenant_id, held.reading.slug, status)
         return status
+
+    async def _read(
+        self, pool: Pool, tenant_id: int, month: Month, asked: datetime, *, force: bool = False
+    ) -> _Held:
+        async with self._locks.setdefault(tenant_id, asyncio.Lock()):
+            held = self._held.get(tenant_id)
+            if not force and held is not None and held.month == month and held.at >= asked:
+                return held  # read by another question while this one waited
+            # Upkeep, left out of the question's figures: the first question of a hotel's
+            # month in this process waits for this one read; later readings are taken
+            # in the background.
+            with unmeasured():
+                async with pool.connection() as conn:
+                    reading = await read_budget(conn, tenant_id=tenant_id, month=month)
+            held = self._held[tenant_id] = _Held(reading, month, self.clock())
+            return held
+
+    def _refresh_later(self, pool: Pool, tenant_id: int, month: Month, now: datetime) -> None:
+        if tenant_id in self._refreshing:
+            return
+
+        async def refresh() -> None:
+            try:
+                await self._read(pool, tenant_id, month, now)
+            except Exception as exc:  # keep the reading held; try again at the next question
+                log.warning("could not read the budget of hotel %s: %s", tenant_id, exc)
+            finally:
+                self._refreshing.pop(tenant_id, None)
+
+        with unmeasured():
+            self._refreshing[tenant_id] = asyncio.create_task(refresh())
+
+    async def settled(self) -> None:
+        """Wait for the background reads in flight."""
+        while self._refreshing:
+            await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
     def forget(self, tenant_id: int | None = None) -> None:
         """Read the hotel (or every hotel) again at its next check, and warn again."""
