@@ -180,6 +180,8 @@ async def serve_llm(
         history=history,
         budget=settings.prompt_budget_tokens,
         language=language,
+        max_passages=settings.context.passages,
+        around=settings.context.window,
     )
     answer.prompt_tokens = prompt.tokens
     tier: Tier = "large" if settings.tier_routing == "large" else choose_tier(question)

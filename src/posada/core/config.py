@@ -18,6 +18,7 @@ from posada.core.groups import (
     TIER_DEFAULTS,
     BudgetSettings,
     MetricsSettings,
+    PromptSettings,
     StaffSettings,
     TierSettings,
 )
@@ -183,6 +184,7 @@ class Settings(BaseSettings):
     instrumentation: bool = Field(default=True, description="timing headers, window, metrics")
     metrics: MetricsSettings = MetricsSettings()  # POSADA_METRICS_*: the persisted figures
     budget: BudgetSettings = BudgetSettings()  # POSADA_BUDGET_*: monthly AI budgets
+    context: PromptSettings = PromptSettings()  # POSADA_CONTEXT_*: what the prompt's context holds
     slow_request_ms: float = Field(default=2000, gt=0)
     request_window_size: int = Field(default=10_000, ge=10)
     n_plus_one_threshold: int = Field(
