@@ -82,3 +82,16 @@ def test_a_misspelt_or_wrong_tier_setting_is_refused(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("POSADA_LLM_LARGE_MODLE", "gpt-x")
     with pytest.raises(ValidationError, match=r"llm_large\.modle"):
         Settings(_env_file=None)
+
+
+def test_the_prompt_context_switches_are_their_own_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).context.passages is None  # today's: as many as fit
+    monkeypatch.setenv("POSADA_CONTEXT_PASSAGES", "3")
+    monkeypatch.setenv("POSADA_CONTEXT_WINDOW", "2")
+    monkeypatch.setenv("POSADA_PROMPT_BUDGET_TOKENS", "900")  # the flat name next to it
+    settings = Settings(_env_file=None)
+    assert (settings.context.passages, settings.context.window) == (3, 2)
+    assert settings.prompt_budget_tokens == 900
+    monkeypatch.setenv("POSADA_CONTEXT_WINDOW", "-1")
+    with pytest.raises(ValidationError, match=r"context\.window"):
+        Settings(_env_file=None)
