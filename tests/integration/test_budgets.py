@@ -27,9 +27,9 @@ from pydantic import SecretStr
 from posada.api.app import create_app
 from posada.core.groups import BudgetSettings
 from posada.knowledge.ingest import ingest_folder
-from posada.providers.registry import build_chat_models
+from posada.providers.registry import Tier, build_chat_models
 from posada.runtime import Runtime
-from posada.tenants.budgets import Budget, guard_for, set_budget
+from posada.tenants.budgets import Budget, guard_for, models_within_budget, set_budget
 from tests.support.abuse import DEFAULT_LIMITS, Hotel, make_hotel
 from tests.support.helpers import write_docs
 from tests.support.staff_login import ask, guest_login, staff_login
@@ -301,3 +301,15 @@ async def test_the_staff_page_sets_and_reads_its_own_budget_only(
         # A null amount removes the hotel's own: the default again.
         back = await a_owner.put("/api/staff/budget", json={"monthly_usd": None}, headers=csrf)
         assert (back.json()["source"], back.json()["monthly_usd"]) == ("default", 5.0)
+
+
+async def test_a_budget_that_cannot_be_read_never_costs_the_guest_an_answer(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    models: dict[Tier, str] = {"small": "a model", "large": "another"}
+    caplog.set_level(logging.WARNING, logger="posada.tenants.budgets")
+    allowed = await models_within_budget(
+        pool=runtime.pool, tenant_id=2**62, settings=BudgetSettings(monthly_usd=1.0), models=models
+    )
+    assert allowed == models, "no hotel to read: keep going"
+    assert _warnings(caplog, "could not check the budget") == 1

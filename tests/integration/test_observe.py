@@ -72,6 +72,9 @@ async def test_every_response_is_timed_even_errors(client: httpx.AsyncClient) ->
     missing = await client.get("/no/such/page")
     record = (await _window(client))[missing.headers["X-Request-ID"]]
     assert (record.route, record.status) == ("unmatched", 404), "raw paths never become routes"
+    invented = await client.request("BREW", "/no/such/pot")
+    record = (await _window(client))[invented.headers["X-Request-ID"]]
+    assert (record.method, record.route) == ("OTHER", "unmatched"), "nor made-up methods"
 
 
 async def test_a_faq_answer_makes_three_round_trips_and_one_embedding(

@@ -35,6 +35,11 @@ def test_the_projection_is_the_pace_and_a_finished_month_its_total() -> None:
     assert project(spent=4.0, elapsed=0.5) == 8.0
     assert project(spent=4.0, elapsed=1.0) == 4.0
     assert project(spent=0.0, elapsed=0.0) == 0.0
+    # Ten minutes into a 30-day month, $0.05 would be a $216 month: the pace is taken
+    # over one day at least, $1.50.
+    ten_minutes = 10 / (30 * 24 * 60)
+    assert project(spent=0.05, elapsed=ten_minutes, days=30) == pytest.approx(1.5)
+    assert project(spent=0.05, elapsed=2 / 30, days=30) == pytest.approx(0.75)
 
 
 def _status(spent: float, own: Budget | None, defaults: BudgetSettings) -> dict[str, object]:

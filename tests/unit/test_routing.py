@@ -61,6 +61,8 @@ def test_a_follow_up_is_searched_with_the_previous_question() -> None:
         "¿Tienen toallas de playa?",
         "hello?? is anybody there? what time does the sauna open",  # calls for attention
         "dime si el gimnasio abre los lunes",  # "si" as "whether", not a condition
+        "Sí, ¿a qué hora abre la piscina?",  # "sí" is yes, not "si" (if)
+        "si, gracias. y el codigo del wifi?",  # "si" typed without its accent: yes
         "¿y cuánto sale?",  # a follow-up: its "y" joins it to the last answer, not to a request
         "hola, soy la señora del 305, ya se que es temprano y que estaran ocupados con el "
         "desayuno de todos los huespedes, pero queria preguntarles una cosita: a que hora "

@@ -70,8 +70,9 @@ _JOINED = re.compile(
     r"will\b|hay\b|se puede|puedo\b|podemos\b)"
 )
 # A condition ("si cancelo hoy...", "if we arrive early...") opening the message or a
-# clause; "si" inside a clause is mostly "whether" ("dime si hay toallas").
-_CONDITION = re.compile(r"(^|[,;:.!?]\s*)(si|if)\b")
+# clause; "si" inside a clause is mostly "whether" ("dime si hay toallas"), and one
+# standing alone is "yes" typed without its accent.
+_CONDITION = re.compile(r"(^|[,;:.!?]\s*)(si|if)\b(?!\s*([,.!]|$))")  # not "si, gracias"
 # Something wrong, said rather than asked ("this isn't the room I booked"): a negation in
 # a message that asks nothing (no question mark, no question word among its first words).
 _NEGATION = re.compile(r"\b(no|not|nao|pas)\b|n't\b")
@@ -102,7 +103,9 @@ def choose_tier(question: str) -> Tier:
     """Large when answering needs more than one fact looked up: advice, a plan, a
     comparison, an explanation, a complaint, several questions, or a long story."""
     text = _plain(question)
-    if _NEEDS_LARGE.search(text) or _CONDITION.search(text) or _asks(question) >= 2:
+    # "sí" (yes) is not "si" (if): the condition is read before accents are dropped
+    condition = _CONDITION.search(question.lower().lstrip(" ¿¡"))
+    if _NEEDS_LARGE.search(text) or condition or _asks(question) >= 2:
         return "large"
     if _NEGATION.search(text) and not _ASKING.search(text):
         return "large"

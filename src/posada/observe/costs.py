@@ -161,7 +161,7 @@ class MonthCosts:
 
     @property
     def projected_usd(self) -> float:
-        return project(spent=self.totals.spend_usd, elapsed=self.elapsed)
+        return project(spent=self.totals.spend_usd, elapsed=self.elapsed, days=self.month.days)
 
     def as_dict(self) -> dict[str, Any]:
         """The shape of GET /api/staff/costs (without its budget)."""

@@ -103,7 +103,7 @@ class ObserveMiddleware:
         record = RequestRecord(
             request_id=request_id,
             at=time.time(),
-            method=scope["method"],
+            method=_method(scope["method"]),
             route=route,
             status=status,
             duration_ms=round(duration, 3),
@@ -130,6 +130,15 @@ class ObserveMiddleware:
                 )
         if record.slow:
             log.warning("slow request %s", json.dumps(_slow_line(record), ensure_ascii=False))
+
+
+# The methods posada answers; any other a client sends is counted as one, so that made-up
+# methods cannot fill the window's keys and the persisted figures' rows.
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
+def _method(method: str) -> str:
+    return method if method in _METHODS else "OTHER"
 
 
 def _slow_line(record: RequestRecord) -> dict[str, Any]:

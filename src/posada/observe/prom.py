@@ -113,12 +113,13 @@ class Metrics:
             "posada_slow_requests", "Requests slower than the threshold.", ["route"], registry=r
         )
         # Set by the budget check (posada.tenants.budgets), not per request. With several
-        # workers each reports its own reading; /metrics keeps the highest.
+        # workers each reports its own reading; /metrics keeps the most recent of the live
+        # ones (a raised or removed budget is not held up by a worker that read it before).
         self.budget_ratio = Gauge(
             "posada_budget_projected_ratio",
             "A hotel's projected spend this month over its monthly budget (1 = the budget).",
             ["tenant"],
-            multiprocess_mode="max",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.n_plus_one = Counter(

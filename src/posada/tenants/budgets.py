@@ -104,12 +104,18 @@ class Month:
         return f"{self.year:04d}-{self.month:02d}"
 
 
-def project(*, spent: float, elapsed: float) -> float:
-    """The month's spend at this pace: spent over the elapsed share (a finished month: its
-    total; one not begun: what it holds, nothing)."""
+# The first hours of a month would project any spend into a huge month ($0.05 by 00:10 on
+# the 1st: $216) and fire the warning and alerts on noise: the pace is taken over at least
+# one day's share of the month.
+MIN_ELAPSED_DAYS = 1.0
+
+
+def project(*, spent: float, elapsed: float, days: int = 30) -> float:
+    """The month's spend at this pace: spent over the elapsed share, at least a day's of
+    the month's `days` (a finished month: its total; one not begun: what it holds)."""
     if elapsed >= 1 or elapsed <= 0:
         return spent
-    return spent / elapsed
+    return spent / max(elapsed, MIN_ELAPSED_DAYS / days)
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,7 @@ def check_budget(
         warn_ratio=defaults.warn_ratio,
         month=str(month),
         spent_usd=spent,
-        projected_usd=project(spent=spent, elapsed=month.elapsed(now)),
+        projected_usd=project(spent=spent, elapsed=month.elapsed(now), days=month.days),
     )
 
 
@@ -324,6 +330,8 @@ class BudgetGuard:
     def _report(self, tenant_id: int, slug: str, status: BudgetStatus) -> None:
         ratio, budget = status.ratio, status.budget
         if ratio is None or budget is None:
+            if self.sink is not None:
+                self.sink(slug, 0.0)  # no budget (any more): nothing to alert on
             return
         if self.sink is not None and math.isfinite(ratio):
             self.sink(slug, ratio)
@@ -371,7 +379,12 @@ async def models_within_budget(
     """The chat models a hotel may use now: all, the small tier alone, or none."""
     if not models:
         return models
-    status = await guard_for(pool).status(pool, tenant_id=tenant_id, settings=settings)
+    try:
+        status = await guard_for(pool).status(pool, tenant_id=tenant_id, settings=settings)
+    except Exception as exc:
+        # A budget unread must not cost the guest their answer: keep going, say so.
+        log.warning("could not check the budget of hotel %s (%s); going on without", tenant_id, exc)
+        return models
     if status.applied == "no_llm":
         return {}
     if status.applied == "small_only":
