@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from posada.cli import costs as costs_cli
 from posada.runtime import Runtime
 from posada.tenants.budgets import guard_for
 from tests.support.abuse import Hotel, app_client, make_hotel
-from tests.support.helpers import run_cli
+from tests.support.helpers import posada_env, run_cli
 from tests.support.staff_login import staff_login
 
 # A month of its own, far from the figures other tests write (today's).
@@ -100,12 +99,7 @@ def fixed_clock(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
 
 @pytest.fixture
 def env(runtime: Runtime) -> dict[str, str]:
-    return {
-        **os.environ,
-        "POSADA_DATABASE_URL": runtime.database_url,
-        "POSADA_JWT_SECRET": "cli-test-secret-0123456789-0123456789",
-        "POSADA_DATA_DIR": str(runtime.settings.data_dir),
-    }
+    return posada_env(runtime)
 
 
 def _day(block: dict[str, Any], day: str) -> dict[str, Any]:

@@ -283,6 +283,8 @@ async def test_a_real_chat_reaches_the_tab(
         if row is not None and row[0]:
             break
         await asyncio.sleep(0.25)
+    else:
+        pytest.fail("the chat's answer never reached metric_answers (the rollup writer)")
     page = await browser.new_page(viewport=LAPTOP, locale="en-US")
     await page.goto(f"{site}/staff")
     await log_in(page, hotel, await member(runtime, hotel, "manager"))
