@@ -28,13 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import json
-import logging
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +49,7 @@ from bench.real_quality import (
     load_corpus,
     load_messages,
     loaded_corpus,
+    prepare,
     search,
 )
 from posada.answers.extractive import Thresholds, is_relevant
@@ -253,14 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if not args.corpus.is_dir():
-        print(f"{args.corpus}: no corpus there (pass --corpus)", file=sys.stderr)
+    if not prepare(args, prefix="posada-prompt-"):
         return 2
-    if args.data_dir is None:
-        temp = Path(tempfile.mkdtemp(prefix="posada-prompt-"))
-        args.data_dir = temp
-        atexit.register(shutil.rmtree, temp, ignore_errors=True)
     asyncio.run(run(args))
     return 0
 

@@ -505,16 +505,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-reuse", dest="reuse", action="store_false", help="skip reuse")
     parser.add_argument("--details", action="store_true", help="per-message signals in --json")
     args = parser.parse_args(argv)
+    if not prepare(args, prefix="posada-real-"):
+        return 2
+    asyncio.run(run(args))
+    return 0
+
+
+def prepare(args: argparse.Namespace, *, prefix: str) -> bool:
+    """Check `args.corpus` and give `args.data_dir` a throwaway folder when none was named
+    (removed at exit); False, said on stderr, when there is no corpus."""
     logging.basicConfig(level=logging.WARNING)
     if not args.corpus.is_dir():
         print(f"{args.corpus}: no corpus there (pass --corpus)", file=sys.stderr)
-        return 2
+        return False
     if args.data_dir is None:
-        temp = Path(tempfile.mkdtemp(prefix="posada-real-"))
+        temp = Path(tempfile.mkdtemp(prefix=prefix))
         args.data_dir = temp
         atexit.register(shutil.rmtree, temp, ignore_errors=True)
-    asyncio.run(run(args))
-    return 0
+    return True
 
 
 if __name__ == "__main__":
