@@ -27,6 +27,8 @@ def test_a_slowed_build_fails_the_budget(tmp_path: Path) -> None:
             *(sys.executable, "-m", "posada", "bench", "--profile", "both", "--guests", "2"),
             *("--duration", "6", "--hotels", "0", "--data-dir", str(tmp_path / "run")),
             *("--json", str(results)),
+            # The tests never read ../shared/corpus: no real hotels, no fresh rewordings.
+            *("--corpus", str(tmp_path / "no-corpus")),
         ],
         env=env,
         capture_output=True,
