@@ -13,7 +13,8 @@ from rich.table import Table
 
 from posada.cli._common import console, run_with_runtime
 from posada.core.errors import InvalidInput
-from posada.observe.costs import REUSE_LAYERS, Costs, MonthCosts, costs_report
+from posada.observe.costs import Costs, MonthCosts, costs_report
+from posada.observe.figures import REUSE_LAYERS
 from posada.runtime import Runtime
 from posada.tenants.budgets import Clock, Month, utc_now
 

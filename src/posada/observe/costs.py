@@ -10,16 +10,17 @@ check uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from posada.core.errors import NotFound
 from posada.db.pool import AsyncConn
+from posada.observe.figures import reuse_share
 from posada.tenants.budgets import Month, project
 
 # The layers that answered without retrieval or a model: the savings posada is built for.
-REUSE_LAYERS = ("exact", "semantic", "faq")
 
 # One statement for the three tables, in one shape: (kind, tenant, day, key, four sums).
 _ROWS = """
@@ -64,6 +65,17 @@ class EmbeddingUse:
     cost_usd: float = 0.0
 
 
+Use = TypeVar("Use", ModelUse, EmbeddingUse)
+
+
+def _add_uses(into: dict[str, Use], more: dict[str, Use], new: Callable[[], Use]) -> None:
+    """Add each use of `more` into the same name's in `into`, field by field."""
+    for name, use in more.items():
+        mine = into.setdefault(name, new())
+        for f in fields(use):
+            setattr(mine, f.name, getattr(mine, f.name) + getattr(use, f.name))
+
+
 @dataclass
 class Costs:
     """A day's (or a month's) figures."""
@@ -91,24 +103,12 @@ class Costs:
     @property
     def cache_faq_share(self) -> float | None:
         """Answers from the exact and semantic caches and the FAQ over all; None if none."""
-        total = self.answers_total
-        reused = sum(self.answers.get(layer, 0) for layer in REUSE_LAYERS)
-        return reused / total if total else None
+        return reuse_share(self.answers)
 
     def add(self, other: Costs) -> None:
         """Add another day's figures into these."""
-        for name, use in other.models.items():
-            mine = self.models.setdefault(name, ModelUse())
-            mine.calls += use.calls
-            mine.input_tokens += use.input_tokens
-            mine.output_tokens += use.output_tokens
-            mine.cost_usd += use.cost_usd
-        for name, emb in other.embeddings.items():
-            own = self.embeddings.setdefault(name, EmbeddingUse())
-            own.computed += emb.computed
-            own.cached += emb.cached
-            own.api_calls += emb.api_calls
-            own.cost_usd += emb.cost_usd
+        _add_uses(self.models, other.models, ModelUse)
+        _add_uses(self.embeddings, other.embeddings, EmbeddingUse)
         for layer, count in other.answers.items():
             self.answers[layer] = self.answers.get(layer, 0) + count
 

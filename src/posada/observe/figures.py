@@ -11,7 +11,7 @@ upper bound of the bucket holding the exact nearest-rank value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +63,21 @@ class AnswerFigures:
 
     total: int
     by_layer: dict[str, int]
+
+    @property
+    def cache_faq_share(self) -> float | None:
+        """The share answered with no LLM call (REUSE_LAYERS); None without answers."""
+        return reuse_share(self.by_layer)
+
+
+# Answers that cost no LLM call and no retrieval: the two answer caches and the FAQ.
+REUSE_LAYERS = ("exact", "semantic", "faq")
+
+
+def reuse_share(by_layer: Mapping[str, int]) -> float | None:
+    """Answers of REUSE_LAYERS over all answers; None when there were none."""
+    total = sum(by_layer.values())
+    return sum(by_layer.get(layer, 0) for layer in REUSE_LAYERS) / total if total else None
 
 
 @dataclass(frozen=True)

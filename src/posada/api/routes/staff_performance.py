@@ -26,8 +26,6 @@ SPANS: dict[str, timedelta] = {
     "day": timedelta(days=1),
     "week": timedelta(days=7),
 }
-# Answers that cost no LLM call: the two caches and the FAQ (the costs report's share too).
-CACHED_LAYERS = ("exact", "semantic", "faq")
 SLOWEST = 5
 
 
@@ -94,7 +92,6 @@ async def read_performance(
     lookups = await layer_figures(conn, tenant_id=tenant_id, since=since, until=now)
     layers = [LayerOut(**vars(f)) for f in lookups]
     answers = await answer_figures(conn, tenant_id=tenant_id, since=since, until=now)
-    cached = sum(answers.by_layer.get(layer, 0) for layer in CACHED_LAYERS)
     return Performance(
         window=window,
         since=since,
@@ -107,7 +104,7 @@ async def read_performance(
             for layer, n in sorted(answers.by_layer.items(), key=lambda item: (-item[1], item[0]))
         ],
         answers_total=answers.total,
-        cache_faq_share=round(cached / answers.total, 4) if answers.total else None,
+        cache_faq_share=None if (share := answers.cache_faq_share) is None else round(share, 4),
     )
 
 
