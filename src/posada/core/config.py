@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     env: Literal["dev", "prod"] = "dev"
     data_dir: Path = Path(".posada")
     database_url: SecretStr | None = None
+    # Behind PgBouncer in transaction mode: the server itself, for what must hold a
+    # session (LISTEN, migrations); and no prepared statements (docs/deploy.md).
+    database_direct_url: SecretStr | None = None
+    database_pooler: Literal["none", "transaction"] = "none"
     database_name: str = "posada"
     pool_min_size: int = Field(default=1, ge=1)
     pool_max_size: int = Field(default=10, ge=1)

@@ -32,6 +32,13 @@ def resolve_database_url(settings: Settings) -> str:
     return make_conninfo(admin, dbname=settings.database_name)
 
 
+def resolve_direct_url(settings: Settings) -> str:
+    """The server itself, past any pooler: for LISTEN, migrations and session locks."""
+    if settings.database_direct_url is not None:
+        return settings.database_direct_url.get_secret_value()
+    return resolve_database_url(settings)
+
+
 def ensure_database(admin_url: str, name: str) -> None:
     """Create database `name` on the server at `admin_url` unless it exists."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
