@@ -1,0 +1,1 @@
+"""Past one machine: the pooler, the load balancer and the replicas the scale test runs."""
