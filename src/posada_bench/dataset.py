@@ -67,15 +67,17 @@ async def bench_database(
     seed: int,
     say: Callable[[str], None],
     corpus: Path | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[tuple[Runtime, list[Stay], list[Hotel], list[Stay]]]:
-    """A run's own embedded database under `folder`, with the demo and `hotels` generated
-    hotels loaded (and the real hotels of `corpus`, whose stays come last) and earlier
-    runs' activity forgotten; open while the block runs."""
+    """A run's own embedded database under `folder` (or the server at `database_url`, a
+    direct connection: migrations hold a session lock), with the demo and `hotels`
+    generated hotels loaded (and the real hotels of `corpus`, whose stays come last) and
+    earlier runs' activity forgotten; open while the block runs."""
     today = date.today()
     settings = Settings(
         _env_file=None,
         data_dir=folder / "data",
-        database_url=None,
+        database_url=SecretStr(database_url) if database_url else None,
         jwt_secret=SecretStr(secrets.token_urlsafe(48)),
         log_level="warning",
     )
