@@ -14,6 +14,7 @@ from posada.cli import (
     demo,
     ingest,
     metrics,
+    model,
     reembed,
     reservations,
     serve,
@@ -40,6 +41,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(cache.app, name="cache")
 app.add_typer(costs.app, name="costs")
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(model.app, name="model")
 app.command("dashboard")(dashboard.dashboard)
 
 
