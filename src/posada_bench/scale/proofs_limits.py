@@ -1,0 +1,151 @@
+"""The abuse limits' proofs: wrong guest and staff logins, and chat requests, spread over
+the replicas, are refused past the configured limit as if they all met one server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from posada.limits.buckets import Limit
+from posada_bench.hotels import Stay
+from posada_bench.scale.proofs_parts import (
+    Proof,
+    Say,
+    client,
+    guest_auth,
+    limits_of,
+    most_granted,
+)
+
+if TYPE_CHECKING:
+    from posada_bench.scale.stack import ScaleRun
+
+# A check-in date no reservation has: its wrong logins lock no real guest out.
+NOBODYS_DATE = date(2001, 2, 3)
+CHAT_QUESTION = "What time is check-out?"
+
+
+def judge(
+    name: str,
+    *,
+    limit: Limit,
+    results: list[tuple[str, int]],
+    granted_status: int,
+    elapsed_s: float,
+    what: str,
+) -> Proof:
+    """Whether `results` ((replica, status) per attempt, in order sent) kept `limit` across
+    the replicas: at least its free attempts granted, no more than one server grants in the
+    time taken, and every replica refusing once the bucket they share is full."""
+    granted = [r for r, status in results if status == granted_status]
+    refused = [r for r, status in results if status == 429]
+    other = [(r, s) for r, s in results if s not in (granted_status, 429)]
+    replicas = sorted({r for r, _ in results})
+    bound = most_granted(limit, elapsed_s)
+    floor = min(limit.first_backoff, len(results))
+    alone = min(len(results), len(replicas) * limit.first_backoff)
+    problems = []
+    if not floor <= len(granted) <= bound:
+        problems.append(f"{len(granted)} granted, expected {floor} to {bound}")
+    quiet = [r for r in replicas if r not in refused]
+    if quiet:
+        problems.append(f"{', '.join(quiet)} never refused")
+    if other:
+        problems.append(f"unexpected answers {other[:3]}")
+    counters: dict[str, Any] = {
+        "attempts": len(results),
+        "granted": len(granted),
+        "refused": len(refused),
+        "granted_per_replica": dict(Counter(granted)),
+        "refused_per_replica": dict(Counter(refused)),
+        "limit": {"burst": limit.burst, "free": limit.free, "backoff_s": limit.backoff_s},
+        "most_one_server_grants": bound,
+        "if_each_replica_counted_alone": alone,
+        "elapsed_s": round(elapsed_s, 2),
+    }
+    detail = "; ".join(problems) or (
+        f"{len(results)} {what} over {len(replicas)} replicas: {len(granted)} granted, "
+        f"then 429 from every replica (one server allows {bound}; counted per replica, "
+        f"{alone} would pass)"
+    )
+    return Proof(name, not problems, counters, detail)
+
+
+async def _in_turn(run: ScaleRun, attempt: Any, count: int) -> tuple[list[tuple[str, int]], float]:
+    """`count` attempts one after another, each on the next replica; (replica, status)s."""
+    replicas = run.stack.replicas[:3]
+    https = [client(r.url) for r in replicas]
+    results = []
+    began = time.monotonic()
+    try:
+        for n in range(count):
+            status = await attempt(https[n % len(https)])
+            results.append((replicas[n % len(replicas)].name, status))
+    finally:
+        for http in https:
+            await http.aclose()
+    return results, time.monotonic() - began
+
+
+async def guest_login_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
+    """Wrong guest logins for one hotel and check-in date, in turn on r1, r2, r3."""
+    limit = limits_of(run.stack.env).guest_login
+    count = 3 * limit.first_backoff + 3
+    say(f"proof guest-login throttle: {count} wrong logins over the replicas ...")
+    body = {"tenant": stay.tenant, "check_in": NOBODYS_DATE.isoformat(), "phone_last4": "0000"}
+
+    async def attempt(http: httpx.AsyncClient) -> int:
+        return (await http.post("/api/guest/login", json=body)).status_code
+
+    results, elapsed = await _in_turn(run, attempt, count)
+    return judge("guest-login-throttle", limit=limit, results=results, granted_status=401,
+                 elapsed_s=elapsed, what="wrong guest logins")  # fmt: skip
+
+
+async def staff_login_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
+    """Wrong staff logins for one hotel and e-mail (no such member), in turn on r1, r2, r3."""
+    limit = limits_of(run.stack.env).staff_login
+    count = 3 * limit.first_backoff + 3
+    say(f"proof staff-login throttle: {count} wrong logins over the replicas ...")
+    email = f"proof-nobody-{uuid.uuid4().hex[:8]}@example.org"
+    body = {"tenant": stay.tenant, "email": email, "password": "not the password"}
+
+    async def attempt(http: httpx.AsyncClient) -> int:
+        return (await http.post("/api/staff/login", json=body)).status_code
+
+    results, elapsed = await _in_turn(run, attempt, count)
+    return judge("staff-login-throttle", limit=limit, results=results, granted_status=401,
+                 elapsed_s=elapsed, what="wrong staff logins")  # fmt: skip
+
+
+async def chat_limit_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
+    """One stay's chat requests, sent together to r1, r2, r3 in turn."""
+    limit = limits_of(run.stack.env).chat
+    count = 3 * limit.burst + 3
+    say(f"proof chat rate limit: {count} questions of one stay at once over the replicas ...")
+    replicas = run.stack.replicas[:3]
+    https = [client(r.url) for r in replicas]
+    try:
+        auths = [await guest_auth(h, stay) for h in https]
+
+        async def one(n: int) -> tuple[str, int]:
+            http, auth = https[n % len(https)], auths[n % len(auths)]
+            response = await http.post(
+                "/api/guest/chat", json={"message": CHAT_QUESTION}, headers=auth
+            )
+            return replicas[n % len(replicas)].name, response.status_code
+
+        began = time.monotonic()
+        results = list(await asyncio.gather(*(one(n) for n in range(count))))
+        elapsed = time.monotonic() - began
+    finally:
+        for http in https:
+            await http.aclose()
+    return judge("chat-rate-limit", limit=limit, results=results, granted_status=200,
+                 elapsed_s=elapsed, what="chat requests of one stay")  # fmt: skip
