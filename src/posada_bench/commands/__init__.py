@@ -1,2 +1,2 @@
 """The benchmark's commands, added to `posada` through the `posada.commands` entry points
-(`posada.cli.plugins`): bench, loadtest, budget, fake-llm and db profile."""
+(`posada.cli.plugins`): bench, loadtest, budget, fake-llm, db profile and scaletest."""
