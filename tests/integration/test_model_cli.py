@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from posada.cli.model import MODEL_ALIAS, posada_settings, server_command
+from posada.cli.model import (
+    LAUNCH,
+    MODEL_ALIAS,
+    format_gemma3,
+    posada_settings,
+    server_command,
+)
 from posada.core.config import Settings
 from posada.providers.registry import build_chat_models
 
@@ -88,9 +94,29 @@ def test_the_server_is_not_interrupted_by_the_next_request() -> None:
         threads=2,
         ctx=4096,
         verbose=False,
+        chat_format="gemma3",
     )
-    assert command[1:3] == ["-m", "llama_cpp.server"]
+    assert command[1:3] == ["-c", LAUNCH]
     flags = dict(zip(command[3::2], command[4::2], strict=True))
     assert flags["--interrupt_requests"] == "False"
     assert flags["--model_alias"] == MODEL_ALIAS
     assert flags["--n_ctx"] == "4096"
+    assert flags["--chat_format"] == "gemma3"
+
+
+def test_gemma3_puts_the_system_text_in_the_first_user_turn() -> None:
+    prompt, stop = format_gemma3(
+        [
+            {"role": "system", "content": "Context: the Wi-Fi password is coral2024."},
+            {"role": "user", "content": "Wi-Fi?"},
+            {"role": "assistant", "content": "coral2024"},
+            {"role": "user", "content": "Thanks "},
+        ]
+    )
+    assert prompt == (
+        "<start_of_turn>user\nContext: the Wi-Fi password is coral2024.\n\nWi-Fi?<end_of_turn>\n"
+        "<start_of_turn>model\ncoral2024<end_of_turn>\n"
+        "<start_of_turn>user\nThanks<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
+    assert stop == "<end_of_turn>"
