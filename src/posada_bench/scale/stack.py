@@ -66,6 +66,7 @@ class Stack:
     secret: str  # POSADA_JWT_SECRET of the replicas
     workers: int = 1
     nginx_log: Path | None = None  # one JSON line a request (posada_bench.scale.nginx)
+    pids: dict[str, int] = field(default_factory=dict)  # the shared services' processes
 
     def replica(self, name: str) -> Replica:
         """The replica called `name`."""
@@ -236,7 +237,9 @@ async def scale_stack(
             env={**common, **(env or {})},
             secret=secret,
             workers=workers,
+            pids={"postgres": pg.pid, "pgbouncer": bouncer.pid, "redis": redis.pid},
         )
+        stack.pids["llm"] = llm.pid
         services.callback(stack.stop_all)
         say(f"{replicas} replicas of posada serve ...")
         for replica in stack.replicas:
@@ -246,6 +249,7 @@ async def scale_stack(
         ports = {replica.name: replica.port for replica in stack.replicas}
         site = services.enter_context(run_nginx(folder=folder / "nginx", replicas=ports))
         stack.site, stack.nginx_log = site.url, site.access_log
+        stack.pids["nginx"] = site.pid
         say(f"stack up: nginx {site.url}, replicas {', '.join(r.url for r in stack.replicas)}")
         yield ScaleRun(stack=stack, stays=stays, hotels=planned, real_stays=real)
 
