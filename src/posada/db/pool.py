@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import weakref
 
@@ -15,8 +16,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from posada.core import context
 from posada.core.config import Settings
+from posada.core.errors import ConfigurationError
 from posada.db.counting import CountingConnection
 from posada.db.embedded import start_embedded
+
+log = logging.getLogger(__name__)
 
 AsyncConn = psycopg.AsyncConnection[TupleRow]
 # The pool every part shares (the runtime opens it).
@@ -36,6 +40,13 @@ def resolve_direct_url(settings: Settings) -> str:
     """The server itself, past any pooler: for LISTEN, migrations and session locks."""
     if settings.database_direct_url is not None:
         return settings.database_direct_url.get_secret_value()
+    if settings.database_pooler == "transaction" and settings.database_url is not None:
+        # LISTEN through the pooler would hear nothing, and a migration's session lock
+        # would guard nothing: refuse rather than fail quietly.
+        raise ConfigurationError(
+            "POSADA_DATABASE_POOLER=transaction needs POSADA_DATABASE_DIRECT_URL: the "
+            "server itself (past the pooler), for LISTEN and migrations"
+        )
     return resolve_database_url(settings)
 
 
@@ -80,7 +91,29 @@ class IdleCheck:
 async def _configure(conn: AsyncConn) -> None:
     await register_vector_async(conn)
     # A filtered HNSW scan (one tenant, one unit) would otherwise stop short of k rows.
+    # Migration 0015 makes it the database's default too (for a role that may).
     await conn.execute("SET hnsw.iterative_scan = relaxed_order")
+
+
+async def _configure_pooled(conn: AsyncConn) -> None:
+    # Behind a transaction pooler a SET lands on whichever server connection ran it and
+    # stays there; the database's default (migration 0015) holds on every one instead.
+    await register_vector_async(conn)
+
+
+async def _check_scan_default(pool: AsyncConnectionPool[AsyncConn]) -> None:
+    """Warn when the database's default does not make filtered HNSW scans iterative."""
+    async with pool.connection() as conn:
+        with context.unmeasured():
+            cur = await conn.execute("SELECT current_setting('hnsw.iterative_scan', true)")
+            row = await cur.fetchone()
+    if row is None or row[0] != "relaxed_order":
+        log.warning(
+            "hnsw.iterative_scan is %r behind the pooler: a hotel among many may get fewer "
+            "passages. Run ALTER DATABASE <db> SET hnsw.iterative_scan = relaxed_order as "
+            "its owner (migration 0015 could not)",
+            row[0] if row else None,
+        )
 
 
 async def open_pool(
@@ -90,6 +123,7 @@ async def open_pool(
     max_size: int,
     timeout_s: float = 3.0,
     counting: bool = True,
+    pooled: bool = False,
 ) -> AsyncConnectionPool[AsyncConn]:
     """An open pool whose connections know the `vector` type (and count round trips).
 
@@ -97,8 +131,16 @@ async def open_pool(
     never the library's 30 s), and a connection that sat idle is checked as it leaves the
     pool (`IdleCheck`): after the server restarts, the dead ones are replaced instead of
     handed out.
+
+    `pooled`: `url` is a transaction pooler (PgBouncer, Supabase's port 6543), where a
+    connection's statements may run on different server connections: no prepared
+    statements and no session settings.
     """
     idle = IdleCheck()
+    # psycopg prepares a statement on its 5th run; the next server connection would not know it.
+    options: dict[str, object] = {"autocommit": True}
+    if pooled:
+        options["prepare_threshold"] = None
     pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
         url,
         min_size=min_size,
@@ -109,9 +151,11 @@ async def open_pool(
         connection_class=CountingConnection if counting else psycopg.AsyncConnection,
         # One statement, one round trip: no COMMIT after every read. Writes that must
         # go together open a transaction explicitly.
-        kwargs={"autocommit": True},
-        configure=_configure,
+        kwargs=options,
+        configure=_configure_pooled if pooled else _configure,
         open=False,
     )
     await pool.open(wait=True, timeout=30)
+    if pooled:
+        await _check_scan_default(pool)
     return pool
