@@ -8,10 +8,14 @@ registry is served.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from psycopg_pool import AsyncConnectionPool
 
 from posada.core.context import RequestStats
 from posada.observe.window import RequestRecord
@@ -27,6 +31,13 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def forget_this_process() -> None:
+    """Drop this process's live gauges from the shared folder (a worker that is leaving)."""
+    folder = multiprocess_dir()
+    if folder:
+        mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
+
+
 class Metrics:
     """posada's metrics, in a registry of their own (one per app)."""
 
@@ -35,6 +46,8 @@ class Metrics:
         self._add_timings(self.registry)
         self._add_usage(self.registry)
         self._add_outcomes(self.registry)
+        for collector in pool_figures().collectors():
+            self.registry.register(collector)
 
     def _add_timings(self, r: CollectorRegistry) -> None:
         self.requests = Histogram(
@@ -166,8 +179,99 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text format: every worker's values in multiprocess mode, else this app's."""
+        pool_figures().refresh()  # this process's, as of now
         if multiprocess_dir():
             merged = CollectorRegistry()
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             return generate_latest(merged)
         return generate_latest(self.registry)
+
+
+class PoolFigures:
+    """How this process's database pools are used, from psycopg_pool's own stats.
+
+    Read when /metrics is scraped, and, with several workers (each writes its own values
+    for the one serving the scrape to merge), every few seconds by each worker: never per
+    request. The gauges are per process (`pid` in multiprocess mode), the counters add up.
+    """
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakSet[AsyncConnectionPool[Any]] = weakref.WeakSet()
+        # In no registry of their own: each app's Metrics registers them in its own.
+        self.connections = Gauge(
+            "posada_db_pool_connections",
+            "Connections this process's pool holds open, by state (in_use or idle).",
+            ["state"], multiprocess_mode="liveall", registry=None,
+        )  # fmt: skip
+        self.max_size = Gauge(
+            "posada_db_pool_max_connections",
+            "The most connections this process's pool may open (POSADA_POOL_MAX_SIZE).",
+            multiprocess_mode="liveall", registry=None,
+        )  # fmt: skip
+        self.waiting = Gauge(
+            "posada_db_pool_waiting",
+            "Requests waiting for a connection now.",
+            multiprocess_mode="liveall", registry=None,
+        )  # fmt: skip
+        self.requests = Counter(
+            "posada_db_pool_requests", "Connections asked of the pool.", registry=None
+        )
+        self.queued = Counter(
+            "posada_db_pool_queued_requests",
+            "Requests that had to wait for a connection.",
+            registry=None,
+        )
+        self.wait = Counter(
+            "posada_db_pool_wait_seconds",
+            "Time requests spent waiting for a connection.",
+            registry=None,
+        )
+        self.errors = Counter(
+            "posada_db_pool_errors",
+            "Requests for a connection that failed (waited past POSADA_POOL_TIMEOUT_S: a 503).",
+            registry=None,
+        )
+
+    def collectors(self) -> list[Gauge | Counter]:
+        """The metrics, for a registry."""
+        return [self.connections, self.max_size, self.waiting, self.requests, self.queued,
+                self.wait, self.errors]  # fmt: skip
+
+    def watch(self, pool: AsyncConnectionPool[Any]) -> None:
+        """Report `pool` from now on (until it is closed or gone)."""
+        self._pools.add(pool)
+
+    def refresh(self) -> None:
+        """Set the gauges from the pools' state; add their counts since the last refresh."""
+        totals = dict.fromkeys(("pool_size", "pool_available", "pool_max", "requests_waiting"), 0)
+        for pool in list(self._pools):
+            if pool.closed:
+                continue
+            stats = pool.pop_stats()  # the counts start again from zero
+            for key in totals:
+                totals[key] += stats.get(key, 0)
+            self.requests.inc(stats.get("requests_num", 0))
+            self.queued.inc(stats.get("requests_queued", 0))
+            self.wait.inc(stats.get("requests_wait_ms", 0) / 1000)
+            self.errors.inc(stats.get("requests_errors", 0))
+        idle = totals["pool_available"]
+        self.connections.labels("in_use").set(max(totals["pool_size"] - idle, 0))
+        self.connections.labels("idle").set(idle)
+        self.max_size.set(totals["pool_max"])
+        self.waiting.set(totals["requests_waiting"])
+
+    async def refresh_every(self, interval_s: float) -> None:
+        """Refresh until cancelled (a worker among several: its values for the scrape)."""
+        while True:
+            self.refresh()
+            await asyncio.sleep(interval_s)
+
+
+_POOL_FIGURES: list[PoolFigures] = []
+
+
+def pool_figures() -> PoolFigures:
+    """The process's one PoolFigures (made on first use, after multiprocess mode is set)."""
+    if not _POOL_FIGURES:
+        _POOL_FIGURES.append(PoolFigures())
+    return _POOL_FIGURES[0]
