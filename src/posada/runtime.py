@@ -18,15 +18,19 @@ from posada.core import language
 from posada.core.config import Settings
 from posada.db.embedded import watch_embedded
 from posada.db.migrate import migrate
-from posada.db.pool import AsyncConn, open_pool, resolve_database_url
+from posada.db.pool import AsyncConn, open_pool, resolve_database_url, resolve_direct_url
+from posada.guests.live import hub_for
 from posada.knowledge.reembed import require_embedding_model
 from posada.observe.ledger import UsageLedger, usage_recorder
+from posada.observe.prom import forget_this_process, multiprocess_dir, pool_figures
 from posada.providers.embeddings import build_embedders
 from posada.providers.llm import ChatModel
 from posada.providers.registry import Tier, build_chat_models
 from posada.providers.types import Embedder
 
 log = logging.getLogger(__name__)
+
+_POOL_FIGURES_S = 2.0  # how fresh a worker's pool figures are when another serves /metrics
 
 
 @dataclass
@@ -75,7 +79,8 @@ class Runtime:
     """Shared by the web app and the CLI; opened once per process.
 
     `embedder` embeds documents (ingest); `query_embedder` embeds questions, through the
-    embedding cache when it is on.
+    embedding cache when it is on. `database_url` is what the pool connects to (perhaps a
+    pooler); `direct_url` the server itself, for what holds a session: LISTEN, migrations.
     """
 
     settings: Settings
@@ -88,6 +93,8 @@ class Runtime:
     model_ready: bool = field(default=False)
     ledger: UsageLedger | None = None
     watchdog: asyncio.Task[None] | None = None  # restarts the embedded server if it dies
+    direct_url: str = ""  # set by `open`; empty: the same as `database_url`
+    pool_figures: asyncio.Task[None] | None = None  # this worker's pool use, for /metrics
 
     @classmethod
     async def open(
@@ -104,7 +111,7 @@ class Runtime:
         Unless `check_embeddings` is off (`posada reembed`), a database whose stored
         vectors come from another model is refused: `knowledge.reembed`.
         """
-        url, pool = await _open_database(settings)
+        url, direct, pool = await _open_database(settings)
         if embedder is None:
             embedder, query_embedder = build_embedders(settings)
         query_embedder = embedder if query_embedder is None else query_embedder
@@ -123,8 +130,10 @@ class Runtime:
             timeout_s=settings.redis_timeout_ms / 1000,
             retry_after_s=settings.redis_retry_s,
         )
-        versions = KnowledgeVersions(pool, url)
+        versions = KnowledgeVersions(pool, direct)
         await versions.start()
+        # The live streams' listener too (made now: the routes ask for it by pool).
+        hub_for(pool, direct)
         runtime = cls(
             settings,
             url,
@@ -134,7 +143,13 @@ class Runtime:
             question_embedder(settings, query_embedder, shared),
             build_chat_models(settings),
             ledger=ledger,
+            direct_url=direct,
         )
+        pool_figures().watch(pool)
+        if multiprocess_dir():
+            runtime.pool_figures = asyncio.create_task(
+                pool_figures().refresh_every(_POOL_FIGURES_S), name="posada-pool-figures"
+            )
         if settings.database_url is None:
             runtime.watchdog = asyncio.create_task(
                 watch_embedded(settings.data_dir, interval_s=settings.embedded_watch_s),
@@ -158,8 +173,9 @@ class Runtime:
         Every step has its share of `timeout_s`: a command returns when its work is done,
         whatever a background task or a dead database is waiting on.
         """
-        if self.watchdog is not None:
-            self.watchdog.cancel()
+        for task in (self.watchdog, self.pool_figures):
+            if task is not None:
+                task.cancel()
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("knowledge-version listener", self.caches.versions.close)
         ]
@@ -176,13 +192,19 @@ class Runtime:
                 log.warning("closing the %s took over %.1f s; left behind", name, timeout_s / 2)
             except Exception as exc:
                 log.warning("closing the %s failed: %s", name, exc)
+        if self.pool_figures is not None:
+            forget_this_process()  # a worker gone: its gauges leave the merged /metrics
 
 
-async def _open_database(settings: Settings) -> tuple[str, AsyncConnectionPool[AsyncConn]]:
-    """The database's address (starting the embedded server if none is set), migrated, and
-    its pool."""
+async def _open_database(
+    settings: Settings,
+) -> tuple[str, str, AsyncConnectionPool[AsyncConn]]:
+    """The database's address (starting the embedded server if none is set), the server's
+    own (past a pooler), migrated through it (a session lock), and the pool."""
     url = await asyncio.to_thread(resolve_database_url, settings)
-    applied = await asyncio.to_thread(migrate, url, embedding_dim=settings.embedding_dim)
+    # The embedded server has no pooler in front: its address is both.
+    direct = url if settings.database_url is None else resolve_direct_url(settings)
+    applied = await asyncio.to_thread(migrate, direct, embedding_dim=settings.embedding_dim)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     pool = await open_pool(
@@ -190,8 +212,9 @@ async def _open_database(settings: Settings) -> tuple[str, AsyncConnectionPool[A
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout_s=settings.pool_timeout_s,
+        pooled=settings.database_pooler == "transaction",
     )
-    return url, pool
+    return url, direct, pool
 
 
 def _ledger(

@@ -6,7 +6,9 @@ old entries unreachable. The versions are read once at start; then an ingest's
 posada process listening on its own connection, on this machine or another, within
 milliseconds. Listeners are told too (the in-process caches drop that tenant's entries).
 If the listening connection is lost, it reconnects and reads every version again, since
-notifications may have been missed meanwhile.
+notifications may have been missed meanwhile. It listens on the server itself
+(`resolve_direct_url`): behind a transaction pooler, LISTEN would hold on a server
+connection the pooler lends to others, and nothing would reach this one.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ Listener = Callable[[int | None], None]  # a tenant's id, or None: every tenant
 
 
 class KnowledgeVersions:
-    """tenant id -> knowledge version, kept current by notifications."""
+    """tenant id -> knowledge version, kept current by notifications.
+
+    `pool` reads the versions (it may go through a pooler); `url` is where to listen:
+    the server itself, never a transaction pooler.
+    """
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConn], url: str) -> None:
         self._pool = pool

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from posada.cli._common import load_settings, reported_errors
 from posada.db.migrate import migrate
-from posada.db.pool import AsyncConn, resolve_database_url
+from posada.db.pool import AsyncConn, resolve_direct_url
 from posada.observe.figures import RouteFigures, route_figures
 from posada.observe.rollup import Retention, roll_up
 from posada.tenants.service import get_tenant
@@ -29,7 +29,11 @@ T = TypeVar("T")
 
 
 def _on_database(work: Callable[[AsyncConn], Awaitable[T]]) -> T:
-    """Run `work` on one connection to the configured (or embedded) database, migrated."""
+    """Run `work` on one connection to the configured (or embedded) database, migrated.
+
+    The server itself, past any pooler: the migrations hold a session lock, and one
+    connection of a command needs no pooling.
+    """
     settings = load_settings()
 
     async def main(url: str) -> T:
@@ -37,7 +41,7 @@ def _on_database(work: Callable[[AsyncConn], Awaitable[T]]) -> T:
             return await work(conn)
 
     with reported_errors():
-        url = resolve_database_url(settings)
+        url = resolve_direct_url(settings)
         migrate(url, embedding_dim=settings.embedding_dim)
         return asyncio.run(main(url))
 

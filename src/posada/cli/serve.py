@@ -17,7 +17,7 @@ from posada.api.http_limits import uvicorn_options
 from posada.cli._common import load_settings, reported_errors
 from posada.core.config import Settings
 from posada.db.migrate import migrate
-from posada.db.pool import resolve_database_url
+from posada.db.pool import resolve_direct_url
 from posada.knowledge.reembed import require_embedding_model
 from posada.providers.embeddings import build_embedders
 
@@ -39,8 +39,9 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     # With the embedded server, this process holds it too: it stops it (at exit) once the
     # workers have gone, and the workers join a server (and a database) already there.
+    # Past any pooler: the migrations hold a session lock.
     with reported_errors():
-        _check_database(resolve_database_url(settings), settings)
+        _check_database(resolve_direct_url(settings), settings)
     _exit_quietly_after_shutdown()
     uvicorn.run(
         "posada.api.app:create_app_from_env",

@@ -6,6 +6,10 @@ statement, so it is delivered when that transaction commits, to every posada pro
 listening, on this machine or another. A notification carries ids only: a stream reads
 the rows itself, with its own tenant (and, for a guest, the stay's checks) as parameters.
 
+The listener connects to the server itself (`resolve_direct_url`), never through a
+transaction pooler, where LISTEN would hold on a borrowed server connection; the
+statements that notify may go through one (the pooler delivers NOTIFY at commit).
+
 A process listens only while one of its streams is open: the first subscriber starts the
 listener, the last to leave stops it. A listener that loses its connection reconnects and
 tells every subscriber to read again (`RESET`), since notifications may have been missed.
@@ -179,7 +183,11 @@ _HUBS: weakref.WeakKeyDictionary[Pool, Hub] = weakref.WeakKeyDictionary()
 
 
 def hub_for(pool: Pool, url: str) -> Hub:
-    """The process's hub for this database (one per pool)."""
+    """The process's hub for this database (one per pool), listening at `url`.
+
+    The first call makes it: the runtime does, with the server's own (direct) address,
+    so a later caller's `url` (perhaps the pooler's) changes nothing.
+    """
     hub = _HUBS.get(pool)
     if hub is None:
         hub = _HUBS[pool] = Hub(url)
