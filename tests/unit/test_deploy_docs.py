@@ -75,7 +75,7 @@ def _assignments(*, commented: bool) -> dict[str, str]:
     for line in EXAMPLE.read_text().splitlines():
         match = _ASSIGNMENT.match(line)
         if match and (commented or not line.startswith("#")):
-            found[match[1]] = match[2]
+            found[match[1]] = match[2].strip('"')  # as systemd and sh read it
     return found
 
 
