@@ -169,7 +169,11 @@ async def _proofs(run: ScaleRun, *, say: Say) -> list[dict[str, Any]]:
         say(f"proofs not available: {exc}")
         return [{"name": "proofs", "passed": False, "counters": {}, "detail": str(exc)}]
     say("proofs (the real abuse limits) ...")
-    return [_proof_dict(p) for p in await run_proofs(run, say=say)]
+    try:
+        return [_proof_dict(p) for p in await run_proofs(run, say=say)]
+    except Exception as exc:  # a broken proof fails the run, after the load is measured
+        say(f"the proofs stopped: {type(exc).__name__}: {exc}")
+        return [{"name": "proofs", "passed": False, "counters": {}, "detail": repr(exc)}]
 
 
 async def _kill(run: ScaleRun, options: ScaleOptions, *, say: Say) -> list[dict[str, Any]]:
@@ -180,4 +184,8 @@ async def _kill(run: ScaleRun, options: ScaleOptions, *, say: Say) -> list[dict[
     except ImportError as exc:
         return [{"name": "kill", "passed": False, "counters": {}, "detail": str(exc)}]
     sessions = build_sessions(seed=options.seed + 2, count=400, stays=run.stays)
-    return [_proof_dict(await kill_proof(run, sessions, say=say))]
+    try:
+        return [_proof_dict(await kill_proof(run, sessions, say=say))]
+    except Exception as exc:
+        say(f"the kill proof stopped: {type(exc).__name__}: {exc}")
+        return [{"name": "kill", "passed": False, "counters": {}, "detail": repr(exc)}]
