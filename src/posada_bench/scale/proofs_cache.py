@@ -45,11 +45,13 @@ def bar_document(hour: str) -> bytes:
 
 
 async def replica_counters(run: ScaleRun) -> dict[str, dict[str, float]]:
-    """Each replica's answer-cache and LLM counters, from its /metrics."""
+    """Each replica's answer-cache and LLM counters, from its /metrics, and whatever it
+    reports of the knowledge versions it knows (`posada_knowledge*`, where exposed)."""
     found = {}
     for replica in run.stack.replicas:
         samples = await scrape(replica.url)
-        found[replica.name] = {
+        knowledge = {k: v for k, v in samples.items() if k.startswith("posada_knowledge")}
+        found[replica.name] = knowledge | {
             "exact_hit": total(
                 samples, "posada_cache_outcomes_total", layer="exact", outcome="hit"
             ),
@@ -69,7 +71,8 @@ def deltas(
 ) -> dict[str, dict[str, float]]:
     """What each replica's counters rose by."""
     return {
-        name: {key: after[name][key] - value for key, value in counters.items()}
+        name: {key: after[name].get(key, 0.0) - value for key, value in counters.items()}
+        | {key: value for key, value in after[name].items() if key not in counters}
         for name, counters in before.items()
     }
 
