@@ -186,6 +186,16 @@ def _ingest(env: dict[str, str], folder: Path, hotel: Hotel, bar_opens: str) -> 
     assert done.returncode == 0, done.stderr
 
 
+async def _usage_rows(runtime: Runtime, hotel: Hotel) -> int:
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM embedding_usage WHERE tenant_id = %s", (hotel.tenant.id,)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _samples(text: str, name: str) -> list[tuple[str, float]]:
     """The (labels, value) of every sample of `name` in an exposition."""
     found = re.findall(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, flags=re.MULTILINE)
@@ -208,7 +218,9 @@ async def test_posada_serves_through_pgbouncer_in_transaction_mode(
         "POSADA_LLM_API_KEY": "test",
         "POSADA_ANSWER_CACHE": "true",
         "POSADA_POOL_MAX_SIZE": "4",
+        "POSADA_LEDGER_FLUSH_S": "0.2",
     }
+    ingested = await _usage_rows(runtime, hotel)
     with posada_process(runtime, env=serving) as (base, _):
         async with httpx.AsyncClient(base_url=base, timeout=PATIENCE_S) as http:
             auth = await guest(http, hotel, 1, "4321")
@@ -220,6 +232,11 @@ async def test_posada_serves_through_pgbouncer_in_transaction_mode(
                       for n in range(4))
                 )  # fmt: skip
                 assert all(a["answer"] for a in answers)
+            # The questions' embeddings reach the usage ledger (a COPY, through the pooler).
+            deadline = asyncio.get_running_loop().time() + PATIENCE_S
+            while await _usage_rows(runtime, hotel) < ingested + 12:
+                assert asyncio.get_running_loop().time() < deadline, "the ledger never wrote"
+                await asyncio.sleep(0.1)
 
             assert (await chat(http, auth, BAR))["layer"] == "faq"
             assert (await chat(http, auth, BAR))["layer"] == "exact"
