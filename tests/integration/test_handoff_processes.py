@@ -74,3 +74,32 @@ async def test_the_round_trip_across_two_processes(
         assert answered["handoff"] is None
         assert answered["answer"]
         assert (await inbox.until("conversation", message_role="assistant")).data["handoff"] is None
+
+
+async def test_sigterm_ends_the_live_streams_so_the_replica_stops_without_its_grace(
+    runtime: Runtime,
+) -> None:
+    # A grace far longer than the wait below: an open stream that held the process would
+    # make it outlast the wait, and uvicorn would log the cut.
+    env = {"POSADA_SHUTDOWN_GRACE_S": "120"}
+    with posada_process(runtime, env=env) as (site, process):
+        hotel: Hotel = await make_hotel(runtime, [("p1", "a", "6161", 1)])
+        desk, _ = await staff(runtime, site, hotel)
+        async with (
+            httpx.AsyncClient(base_url=site, timeout=PATIENCE_S) as http,
+            aclosing(desk),
+            stream(desk, "/api/staff/events") as inbox,
+        ):
+            await inbox.next(comments=True)
+            auth = await guest(http, hotel, 1, "6161")
+            asked = await chat(http, auth, "quiero hablar con una persona")
+            path = f"/api/guest/conversations/{asked['conversation_id']}/events"
+            async with stream(http, path, auth) as mine:
+                assert (await mine.next()).data == {"state": "waiting"}
+                process.terminate()
+                guest_rest = await mine.rest()
+                staff_rest = await inbox.rest()
+            assert process.wait(timeout=PATIENCE_S) == 0
+    # Each stream ended with the reconnect hint, and not by being cut.
+    assert "retry: 1000" in guest_rest
+    assert "retry: 1000" in staff_rest

@@ -60,6 +60,13 @@ class Events:
         self.response = response
         self._lines = response.aiter_lines()
 
+    async def rest(self) -> list[str]:
+        """Every line the stream still sends, until the server ends it."""
+        return await asyncio.wait_for(self._rest(), timeout=PATIENCE_S)
+
+    async def _rest(self) -> list[str]:
+        return [line async for line in self._lines]
+
     async def next(self, *, comments: bool = False) -> Event:
         """The next event (with `comments`, a keep-alive comment counts as one)."""
         return await asyncio.wait_for(self._next(comments), timeout=PATIENCE_S)

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from posada.answers.steps import steps_for
 from posada.api.chat_limits import ChatLimits
+from posada.api.draining import Draining
 from posada.api.http_limits import LimitsMiddleware
 from posada.api.openapi import EVERY_ROUTE
 from posada.api.routes.chat import router as answers_router
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime  # also without a lifespan run, as under ASGITransport
         _install_limits(app, settings, runtime)
     app.state.window = RequestWindow(settings.request_window_size)
+    app.state.draining = Draining()
     app.state.metrics = Metrics()
     app.state.rollups = rollups_for(settings)  # None when off
     # The app's own settings decide (tests give an app other settings than its runtime's).
@@ -93,12 +95,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 def _lifespan(
     settings: Settings, runtime: Runtime | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start: the budget watcher, and the runtime (unless given) with its limits, steps and
-    warm-up; stop: all of them, in reverse."""
+    """Start: the signal watch that ends live streams, the budget watcher, and the
+    runtime (unless given) with its limits, steps and warm-up; stop: all, in reverse."""
     budgets = load_budgets(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        put_back = app.state.draining.watch_signals()
         watcher = asyncio.create_task(
             watch(
                 app.state.window,
@@ -137,6 +140,7 @@ def _lifespan(
                 await app.state.runtime.close()
         finally:
             watcher.cancel()
+            put_back()
 
     return lifespan
 

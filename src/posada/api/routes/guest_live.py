@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from posada.answers.phrases import phrase
 from posada.api.chat_limits import AdmittedGuestDep, ChatLimitsDep, StreamSlot
 from posada.api.deps import GuestDep, RuntimeDep
+from posada.api.draining import Draining
 from posada.api.openapi import BODY, COMMON, responses
 from posada.api.routes.chat import EventStream
 from posada.core.errors import NotAuthorized, NotFound, PosadaError, TooManyAttempts
@@ -109,6 +110,7 @@ async def handoff(
     },
 )
 async def conversation_events(
+    request: Request,
     conversation_id: Annotated[int, Path(ge=1, le=BIGINT)],
     guest: GuestDep,
     runtime: RuntimeDep,
@@ -124,18 +126,18 @@ async def conversation_events(
     async with runtime.pool.connection() as conn:
         await read_live(conn, guest=guest, conversation_id=conversation_id, after=None, also=[])
     slot = limits.open_live(("guest", guest.tenant_id, guest.reservation_id))
-    hub = hub_for(runtime.pool, runtime.database_url)
+    hub = hub_for(runtime.pool, runtime.direct_url)
     events = _guest_events(runtime.pool, hub, guest, conversation_id, start)
-    return live_stream(events, slot)
+    return live_stream(events, slot, request.app.state.draining)
 
 
-def live_stream(events: AsyncIterator[bytes], slot: StreamSlot) -> EventStream:
+def live_stream(events: AsyncIterator[bytes], slot: StreamSlot, draining: Draining) -> EventStream:
     """The events as a response holding `slot` until it ends, however it ends (also when
-    the client left before the body started)."""
+    the client left before the body started, or the process began to stop)."""
 
     async def held() -> AsyncIterator[bytes]:
         try:
-            async for chunk in events:
+            async for chunk in draining.until(events):
                 yield chunk
         finally:
             slot.release()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
 from posada.answers.phrases import phrase
@@ -110,6 +110,7 @@ async def staff_handback(
     },
 )
 async def staff_events(
+    request: Request,
     session: StaffDep,
     runtime: RuntimeDep,
     limits: ChatLimitsDep,
@@ -118,9 +119,9 @@ async def staff_events(
     """The hotel's conversations as they get messages or change hands (from now, or after
     `Last-Event-ID` when an EventSource reconnects)."""
     slot = limits.open_live(("staff", session.member.id))
-    hub = hub_for(runtime.pool, runtime.database_url)
+    hub = hub_for(runtime.pool, runtime.direct_url)
     events = _hotel_events(runtime.pool, hub, session, last_event_id)
-    return live_stream(events, slot)
+    return live_stream(events, slot, request.app.state.draining)
 
 
 async def _still_in(pool: Pool, session: Session) -> bool:
