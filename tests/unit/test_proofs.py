@@ -77,6 +77,20 @@ def test_judge_fails_a_replica_that_never_refused_or_an_odd_status() -> None:
     assert "unexpected answers [('r2', 500)]" in proof.detail
 
 
+def test_judge_names_the_replicas_that_lost_redis_when_a_limit_was_not_shared() -> None:
+    alone = _attempts({"r1": 10, "r2": 6}, {"r1": 1, "r2": 1, "r3": 15}, 200)
+    errors = {"r1": 0.0, "r2": 3.0, "r3": 0.0}
+    proof = judge("chat", limit=CHAT, results=alone, granted_status=200, elapsed_s=1.0,
+                  what="chats", redis_errors=errors)  # fmt: skip
+    assert not proof.passed
+    assert proof.detail.endswith("Redis failed meanwhile on {'r2': 3.0} (see posada_redis_errors)")
+    assert proof.counters["redis_errors_per_replica"] == errors
+    shared = _attempts({"r1": 4, "r2": 3, "r3": 3}, {"r1": 7, "r2": 8, "r3": 8}, 200)
+    proof = judge("chat", limit=CHAT, results=shared, granted_status=200, elapsed_s=1.0,
+                  what="chats", redis_errors=errors)  # fmt: skip
+    assert proof.passed, proof.detail
+
+
 def test_pick_stays_takes_hotels_in_turn_and_never_a_stay_twice() -> None:
     day = date(2026, 1, 1)
     stays = [Stay("a", f"u{i}", day, f"{i:04d}") for i in range(3)]

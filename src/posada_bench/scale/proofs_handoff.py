@@ -1,6 +1,7 @@
 """The handoff's proof: a guest on r1 asks for a person, a staff member whose live stream is
 on r2 sees it, replies through r3, and the reply reaches the guest's stream on r1; the
-guest's next question reaches the staff's stream, and the hand-back the guest's."""
+guest's next question reaches the staff's stream, and the hand-back the guest's. The staff
+member's one session, opened on r2, is used on r3 too."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ async def handoff_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
         seen[step] = round((time.monotonic() - began) * 1000)
 
     async with client(r1.url) as guest_http, client(r2.url) as desk, client(r3.url) as sender:
+        # One session, logged in on r2 and used on r3 too: sessions live in PostgreSQL.
         staff = await staff_headers(desk, tenant=stay.tenant, email=email)
-        staff_r3 = await staff_headers(sender, tenant=stay.tenant, email=email)
         async with events(desk, "/api/staff/events", staff) as inbox:
             await inbox.next(comments=True)  # subscribed: the stream has started
             auth = await guest_auth(guest_http, stay)
@@ -72,9 +73,7 @@ async def handoff_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
             last = history.json()["messages"][-1]["id"]
             path = f"/api/guest/conversations/{conversation}/events?after={last}"
             async with events(guest_http, path, auth) as mine:
-                await _round_trip(
-                    mine, inbox, sender, staff_r3, guest_http, auth, conversation, mark
-                )
+                await _round_trip(mine, inbox, sender, staff, guest_http, auth, conversation, mark)
     steps = list(seen)
     counters: dict[str, Any] = {
         "conversation": conversation,
@@ -83,7 +82,8 @@ async def handoff_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
     }
     detail = (
         f"guest on {r1.name} asked for a person; the staff stream on {r2.name} saw it, the "
-        f"reply sent through {r3.name} reached the guest's stream on {r1.name}, then the "
+        f"reply sent through {r3.name} (the session opened on {r2.name}) reached the guest's "
+        f"stream on {r1.name}, then the "
         f"guest's question and the hand-back crossed too ({len(steps)} steps)"
     )
     return Proof("handoff", True, counters, detail)
