@@ -122,16 +122,21 @@ async def _round(
             ramp_s=min(2.0, duration_s / 4),
         )
     )
-    await asyncio.sleep(duration_s * 0.4)
-    await asyncio.to_thread(stack.stop_replica, victim, sig=sig)
-    driven = await driving
+    try:
+        await asyncio.sleep(duration_s * 0.4)
+        await asyncio.to_thread(stack.stop_replica, victim, sig=sig)
+        driven = await driving
+    finally:
+        if not driving.done():
+            driving.cancel()
+        say(f"proof kill: starting {victim} again ...")
+        if stack.replica(victim).process is None:
+            await asyncio.to_thread(stack.start_replica, victim)
     after = await stored(stack.direct_url, tenants)
     lines = read_access_log(log, offset=offset) if log is not None else []
     error_text = (
         errors.read_bytes()[error_offset:].decode("utf-8", "replace") if errors.exists() else ""
     )
-    say(f"proof kill: starting {victim} again ...")
-    await asyncio.to_thread(stack.start_replica, victim)
     return {
         "signal": sig.name,
         "victim": victim,
