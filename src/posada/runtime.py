@@ -22,7 +22,12 @@ from posada.db.pool import AsyncConn, open_pool, resolve_database_url, resolve_d
 from posada.guests.live import hub_for
 from posada.knowledge.reembed import require_embedding_model
 from posada.observe.ledger import UsageLedger, usage_recorder
-from posada.observe.prom import forget_this_process, multiprocess_dir, pool_figures
+from posada.observe.prom import (
+    forget_this_process,
+    knowledge_figures,
+    multiprocess_dir,
+    pool_figures,
+)
 from posada.providers.embeddings import build_embedders
 from posada.providers.llm import ChatModel
 from posada.providers.registry import Tier, build_chat_models
@@ -131,6 +136,7 @@ class Runtime:
             retry_after_s=settings.redis_retry_s,
         )
         versions = KnowledgeVersions(pool, direct)
+        versions.subscribe(knowledge_figures().heard)
         await versions.start()
         # The live streams' listener too (made now: the routes ask for it by pool).
         hub_for(pool, direct)

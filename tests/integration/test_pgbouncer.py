@@ -242,6 +242,7 @@ async def test_posada_serves_through_pgbouncer_in_transaction_mode(
             assert (await chat(http, auth, BAR))["layer"] == "exact"
             # An ingest through the pooler: its NOTIFY reaches the server's listener
             # (on the direct connection), which drops the cached answer.
+            heard = _notified((await http.get("/metrics")).text)
             await asyncio.to_thread(_ingest, env, tmp_path / "docs", hotel, "20:45")
             deadline = asyncio.get_running_loop().time() + PATIENCE_S
             while (again := await chat(http, auth, BAR))["layer"] == "exact":
@@ -249,6 +250,7 @@ async def test_posada_serves_through_pgbouncer_in_transaction_mode(
                 assert asyncio.get_running_loop().time() < deadline, "the ingest never reached it"
                 await asyncio.sleep(0.1)
             assert "20:45" in again["answer"]
+            assert _notified((await http.get("/metrics")).text) == heard + 1
 
             # A handoff reaches the staff's live stream (the process's conversation listener).
             desk, _ = await staff(runtime, base, hotel)
@@ -270,6 +272,11 @@ async def test_posada_serves_through_pgbouncer_in_transaction_mode(
     assert _samples(text, "posada_db_pool_errors_total") == [("", 0.0)]
     # The server's pool is the pooler's client (the test's own connections go direct).
     assert any(row[2] == "posada" for row in clients), clients
+
+
+def _notified(text: str) -> float:
+    """The knowledge changes the server says it was notified of."""
+    return dict(_samples(text, "posada_knowledge_changes_total")).get('{kind="notified"}', 0.0)
 
 
 async def test_each_worker_reports_its_own_pool(runtime: Runtime, bouncer: PgBouncer) -> None:

@@ -48,6 +48,7 @@ class Metrics:
         self._add_outcomes(self.registry)
         for collector in pool_figures().collectors():
             self.registry.register(collector)
+        self.registry.register(knowledge_figures().changes)
 
     def _add_timings(self, r: CollectorRegistry) -> None:
         self.requests = Histogram(
@@ -265,6 +266,34 @@ class PoolFigures:
         while True:
             self.refresh()
             await asyncio.sleep(interval_s)
+
+
+class KnowledgeFigures:
+    """The knowledge changes this process has heard of (`LISTEN posada_knowledge`): after
+    an ingest on any replica, every replica's count goes up, and its caches forgot."""
+
+    def __init__(self) -> None:
+        self.changes = Counter(
+            "posada_knowledge_changes",
+            "Knowledge changes this process applied: a hotel's new version (notified) or "
+            "every hotel's versions read again (reloaded, also at start).",
+            ["kind"],
+            registry=None,
+        )
+
+    def heard(self, tenant_id: int | None) -> None:
+        """A `KnowledgeVersions` listener: count one change."""
+        self.changes.labels("reloaded" if tenant_id is None else "notified").inc()
+
+
+_KNOWLEDGE_FIGURES: list[KnowledgeFigures] = []
+
+
+def knowledge_figures() -> KnowledgeFigures:
+    """The process's one KnowledgeFigures (made on first use, as `pool_figures`)."""
+    if not _KNOWLEDGE_FIGURES:
+        _KNOWLEDGE_FIGURES.append(KnowledgeFigures())
+    return _KNOWLEDGE_FIGURES[0]
 
 
 _POOL_FIGURES: list[PoolFigures] = []
