@@ -161,6 +161,8 @@ def print_results(results: dict[str, Any]) -> None:
     )
     for phase in results.get("phases", {}).values():
         _print_phase_notes(phase)
+    if not results.get("workload", {}).get("fresh_rewordings"):
+        out.print("no fresh rewordings in this run (no corpus): only the workload's own wordings")
     for proof in results.get("proofs", []):
         mark = "[green]passed[/green]" if proof["passed"] else "[red]FAILED[/red]"
         out.print(f"proof {proof['name']}: {mark} — {proof['detail']}", highlight=False)
