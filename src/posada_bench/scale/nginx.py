@@ -98,6 +98,8 @@ def write_config(*, folder: Path, port: int, replicas: dict[str, int]) -> Path:
     folder = folder.resolve()
     for name in _TEMPS:
         (folder / "temp" / name).mkdir(parents=True, exist_ok=True)
+    for log in ("access.log", "error.log"):
+        (folder / log).unlink(missing_ok=True)  # a run's logs are its own
     user = ""
     if os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody")
