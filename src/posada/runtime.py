@@ -151,11 +151,7 @@ class Runtime:
             ledger=ledger,
             direct_url=direct,
         )
-        pool_figures().watch(pool)
-        if multiprocess_dir():
-            runtime.pool_figures = asyncio.create_task(
-                pool_figures().refresh_every(_POOL_FIGURES_S), name="posada-pool-figures"
-            )
+        _report_pool(runtime)
         if settings.database_url is None:
             runtime.watchdog = asyncio.create_task(
                 watch_embedded(settings.data_dir, interval_s=settings.embedded_watch_s),
@@ -239,3 +235,12 @@ def _ledger(
     query_embedder.on_usage = embedder.on_usage
     ledger.start()
     return ledger
+
+
+def _report_pool(runtime: Runtime) -> None:
+    """The pool's use on /metrics: read at each scrape, and by each of several workers."""
+    pool_figures().watch(runtime.pool)
+    if multiprocess_dir():
+        runtime.pool_figures = asyncio.create_task(
+            pool_figures().refresh_every(_POOL_FIGURES_S), name="posada-pool-figures"
+        )
