@@ -62,6 +62,8 @@ async def replica_counters(run: ScaleRun) -> dict[str, dict[str, float]]:
                 samples, "posada_cache_outcomes_total", layer="semantic", outcome="hit"
             ),
             "llm_calls": total(samples, "posada_llm_calls_total"),
+            # The hotel versions this replica heard of through LISTEN posada_knowledge.
+            "knowledge_notified": total(samples, "posada_knowledge_changes_total", kind="notified"),
         }
     return found
 
@@ -178,6 +180,11 @@ async def invalidation_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
         for i, body in fresh.items()
         if "19:30" not in body["answer"] or "17:00" in body["answer"]
     ]
+    problems += [
+        f"{replicas[i].name} heard of no knowledge change"
+        for i in range(len(replicas))
+        if rose[replicas[i].name]["knowledge_notified"] < 1
+    ]
     if in_db != version or version <= first_version:
         problems.append(f"versions: upload said {first_version} then {version}, database {in_db}")
     counters: dict[str, Any] = {
@@ -193,6 +200,6 @@ async def invalidation_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
     detail = "; ".join(problems) or (
         f"all three cached '17:00' (version {first_version}); after the upload through "
         f"{replicas[0].name} (version {version}) {replicas[1].name} and {replicas[2].name} "
-        "answered '19:30' on their first ask"
+        "answered '19:30' on their first ask, each having heard of the change"
     )
     return Proof("invalidation", not problems, counters, detail)
