@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from posada.answers.generation import Answering, Exhausted, Generated, GenerationEvent, generate
 from posada.core.config import Settings
-from posada.providers.llm import ChatMessage, ChatModel, Delta, OpenAIChatModel
+from posada.providers.llm import ChatMessage, ChatModel, Delta, OpenAIChatModel, prompt_tokens
 from posada.providers.registry import build_chat_models, fallback_order
 from posada_bench.servers import free_port
 from tests.support.helpers import serve_fake_llm
@@ -72,6 +72,8 @@ async def test_a_model_failing_mid_answer_ends_it_incomplete_without_a_second_an
     # Part of an answer was shown: starting another would contradict it; it stops there.
     assert final.incomplete
     assert final.usage.estimated
+    # The model read the whole prompt before it broke off: its input is counted too.
+    assert final.usage.input_tokens == prompt_tokens(PROMPT) > 0
     assert any("flaky" in r.getMessage() and "connection" in r.getMessage() for r in caplog.records)
 
 

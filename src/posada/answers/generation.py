@@ -15,7 +15,14 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from posada.core import context as observe
-from posada.providers.llm import ChatMessage, ChatModel, Delta, ProviderError, Usage
+from posada.providers.llm import (
+    ChatMessage,
+    ChatModel,
+    Delta,
+    ProviderError,
+    Usage,
+    prompt_tokens,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +104,8 @@ async def generate(
             log.warning("LLM %s/%s failed (%s): %s", model.provider, model.model, cause, exc)
             failures.append(f"{model.provider}/{model.model}: {cause}")
             if written:
-                estimate = Usage(0, written // 4, estimated=True)
+                # The model read the whole prompt: a cut answer costs its input too.
+                estimate = Usage(prompt_tokens(messages), written // 4, estimated=True)
                 yield Generated(model, estimate, incomplete=True)
                 return
         finally:

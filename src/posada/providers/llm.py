@@ -296,6 +296,10 @@ class AnthropicChatModel(_Priced):
         yield Finished(Usage(final.usage.input_tokens, final.usage.output_tokens))
 
 
+def prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    """A local estimate of the prompt's tokens (each message's framing counted as 4)."""
+    return sum(estimate_tokens(m.content) + 4 for m in messages)
+
+
 def _estimated(messages: Sequence[ChatMessage], answer: str) -> Usage:
-    prompt = sum(estimate_tokens(m.content) + 4 for m in messages)
-    return Usage(prompt, estimate_tokens(answer), estimated=True)
+    return Usage(prompt_tokens(messages), estimate_tokens(answer), estimated=True)
