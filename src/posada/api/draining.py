@@ -11,7 +11,6 @@ reconnects, through the balancer to a replica still running, and resumes from it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +19,7 @@ from types import FrameType
 # What a live stream sends last: reconnect after one second (the default is browser-chosen).
 RECONNECT = b"retry: 1000\n\n"
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Handler = Callable[[int, FrameType | None], object]
 
 
 class Draining:
@@ -42,49 +42,62 @@ class Draining:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None  # signals reach the main thread only: an embedded server
         loop = asyncio.get_running_loop()
-        restore: list[tuple[int, Callable[[int, FrameType | None], object]]] = []
+        installed: list[tuple[int, Handler, Handler]] = []
         for sig in _SIGNALS:
             previous = signal.getsignal(sig)
             if not callable(previous):
                 continue  # nobody handles it (not under uvicorn): leave the default
 
-            def handler(
-                signum: int,
-                frame: FrameType | None,
-                previous: Callable[[int, FrameType | None], object] = previous,
-            ) -> None:
-                loop.call_soon_threadsafe(self._event.set)
-                previous(signum, frame)
+            def handler(signum: int, frame: FrameType | None, previous: Handler = previous) -> None:
+                try:
+                    if not loop.is_closed():
+                        loop.call_soon_threadsafe(self._event.set)
+                finally:
+                    previous(signum, frame)  # uvicorn's own handling, whatever happened here
 
             signal.signal(sig, handler)
-            restore.append((sig, previous))
+            installed.append((sig, handler, previous))
 
         def put_back() -> None:
-            for sig, previous in restore:
-                signal.signal(sig, previous)
+            for sig, handler, previous in installed:
+                if signal.getsignal(sig) is handler:  # not one installed after ours
+                    signal.signal(sig, previous)
 
         return put_back
 
     async def until(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """`chunks` until they end or the process starts to stop (then `RECONNECT`)."""
+        """`chunks` until they end or the process starts to stop (then `RECONNECT`).
+
+        Each step of `chunks` runs as a task raced against the stop; a step still running
+        when this ends (the client left, or the stop) is cancelled, which ends `chunks`
+        inside that step, since a generator cannot be closed while it runs.
+        """
         stop = asyncio.ensure_future(self._event.wait())
+        step: asyncio.Future[bytes] | None = None
         try:
             while True:
-                following = asyncio.ensure_future(anext(chunks))
-                await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not following.done():
-                    following.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await following
+                step = asyncio.ensure_future(anext(chunks))
+                await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
                     yield RECONNECT
                     return
+                done, step = step, None
                 try:
-                    chunk = following.result()
+                    chunk = done.result()
                 except StopAsyncIteration:
                     return
                 yield chunk
         finally:
             stop.cancel()
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            if step is not None and not step.done():
+                step.cancel()
+                await asyncio.wait({step})
+            else:
+                await aclose(chunks)
+
+
+async def aclose(chunks: AsyncIterator[bytes]) -> None:
+    """Close `chunks` if it is a generator (it runs its `finally` blocks now)."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
