@@ -101,6 +101,9 @@ class Runtime:
     direct_url: str = ""  # set by `open`; empty: the same as `database_url`
     pool_figures: asyncio.Task[None] | None = None  # this worker's pool use, for /metrics
 
+    def __post_init__(self) -> None:
+        self.direct_url = self.direct_url or self.database_url
+
     @classmethod
     async def open(
         cls,

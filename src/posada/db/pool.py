@@ -37,10 +37,16 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def resolve_direct_url(settings: Settings) -> str:
-    """The server itself, past any pooler: for LISTEN, migrations and session locks."""
+    """The server itself, past any pooler: for LISTEN, migrations and session locks.
+
+    On the embedded server (no `POSADA_DATABASE_URL`) there is no pooler: its address is
+    both, whatever `POSADA_DATABASE_DIRECT_URL` says (every process agrees on that).
+    """
+    if settings.database_url is None:
+        return resolve_database_url(settings)
     if settings.database_direct_url is not None:
         return settings.database_direct_url.get_secret_value()
-    if settings.database_pooler == "transaction" and settings.database_url is not None:
+    if settings.database_pooler == "transaction":
         # LISTEN through the pooler would hear nothing, and a migration's session lock
         # would guard nothing: refuse rather than fail quietly.
         raise ConfigurationError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import time
@@ -44,6 +45,16 @@ def pgbouncer_binary() -> str | None:
     return next((path for path in _KNOWN if os.access(path, os.X_OK)), None)
 
 
+def pgbouncer_version(binary: str) -> tuple[int, int]:
+    """The (major, minor) version `binary --version` names ((0, 0) if unreadable)."""
+    # The binary found by pgbouncer_binary, asked only for its version.
+    shown = subprocess.run(  # noqa: S603
+        [binary, "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    found = re.search(r"PgBouncer (\d+)\.(\d+)", shown)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
 def _run_as(host: str) -> str | None:
     """The user to drop to: pgbouncer refuses to run as root.
 
@@ -62,7 +73,14 @@ def _quote(value: str) -> str:
 
 
 def write_config(
-    *, server_url: str, folder: Path, port: int, pool_size: int, max_client_conn: int, mode: str
+    *,
+    server_url: str,
+    folder: Path,
+    port: int,
+    pool_size: int,
+    max_client_conn: int,
+    mode: str,
+    version: tuple[int, int] = (1, 18),
 ) -> Path:
     """Write pgbouncer.ini and its userlist under `folder`; returns the ini's path."""
     server = conninfo_to_dict(server_url)
@@ -93,6 +111,9 @@ def write_config(
         f"default_pool_size = {pool_size}\n"
         f"max_client_conn = {max_client_conn}\n"
         "ignore_startup_parameters = extra_float_digits\n"
+        # 1.21 and later can carry prepared statements (on by default since 1.24): off,
+        # so any version behaves as the one posada's pooled mode is written for.
+        + ("max_prepared_statements = 0\n" if version >= (1, 21) else "")
     )
     return ini
 
@@ -135,6 +156,7 @@ def run_pgbouncer(
         pool_size=pool_size,
         max_client_conn=max_client_conn,
         mode=mode,
+        version=pgbouncer_version(binary),
     )
     host = str(conninfo_to_dict(server_url).get("host") or "/var/run/postgresql")
     user = _run_as(host)
