@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from posada.core.config import Settings
 
@@ -88,10 +89,29 @@ def _load(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> Settings:
     return Settings(_env_file=None)
 
 
+def _filled(values: dict[str, str]) -> dict[str, str]:
+    """The example with its two secrets set, as an operator must."""
+    return values | {
+        "POSADA_JWT_SECRET": secrets.token_urlsafe(48),
+        "POSADA_ADMIN_TOKEN": secrets.token_hex(32),
+    }
+
+
+def test_the_example_refuses_to_run_until_its_secrets_are_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ValidationError, match="POSADA_JWT_SECRET is still the example's"):
+        _load(monkeypatch, _assignments(commented=False))
+    example = _assignments(commented=False)
+    only_jwt = example | {"POSADA_JWT_SECRET": secrets.token_urlsafe(48)}
+    with pytest.raises(ValidationError, match="POSADA_ADMIN_TOKEN is still the example's"):
+        _load(monkeypatch, only_jwt)
+
+
 def test_the_example_environment_loads_as_a_production_replica(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = _load(monkeypatch, _assignments(commented=False))
+    settings = _load(monkeypatch, _filled(_assignments(commented=False)))
     assert settings.env == "prod"
     assert settings.database_pooler == "transaction"
     pooled, direct = settings.database_url, settings.database_direct_url
@@ -102,17 +122,15 @@ def test_the_example_environment_loads_as_a_production_replica(
     assert settings.redis_url is not None
     assert settings.trusted_proxies == ["127.0.0.1"]
     assert (settings.llm_small.model, settings.llm_large.model) == ("gpt-4o-mini", "gpt-4o")
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value().startswith("<"), "a placeholder, no secret"
     # The commented alternatives are valid too (the Anthropic tier, a budget).
-    every = _load(monkeypatch, _assignments(commented=True))
+    every = _load(monkeypatch, _filled(_assignments(commented=True)))
     assert every.llm_large.provider == "anthropic"
     assert every.budget.action == "small_only"
 
 
 def test_the_unit_stops_later_than_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     unit = UNIT.read_text()
-    grace = _load(monkeypatch, _assignments(commented=False)).shutdown_grace_s
+    grace = _load(monkeypatch, _filled(_assignments(commented=False))).shutdown_grace_s
     stop = re.search(r"^TimeoutStopSec=(\d+)$", unit, re.MULTILINE)
     assert stop is not None
     # The grace, then the runtime's close (each of its steps at most 5 s), then a margin.

