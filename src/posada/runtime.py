@@ -140,7 +140,6 @@ class Runtime:
         )
         versions = KnowledgeVersions(pool, direct)
         versions.subscribe(knowledge_figures().heard)
-        await versions.start()
         # The live streams' listener too (made now: the routes ask for it by pool).
         hub_for(pool, direct)
         runtime = cls(
@@ -154,14 +153,22 @@ class Runtime:
             ledger=ledger,
             direct_url=direct,
         )
-        _report_pool(runtime)
-        if settings.database_url is None:
-            runtime.watchdog = asyncio.create_task(
-                watch_embedded(settings.data_dir, interval_s=settings.embedded_watch_s),
+        try:
+            await runtime._start()
+        except BaseException:  # nothing left running behind a runtime that did not open
+            await runtime.close()
+            raise
+        return runtime
+
+    async def _start(self) -> None:
+        await self.caches.versions.start()
+        _report_pool(self)
+        if self.settings.database_url is None:
+            self.watchdog = asyncio.create_task(
+                watch_embedded(self.settings.data_dir, interval_s=self.settings.embedded_watch_s),
                 name="posada-embedded-watchdog",
             )
-        await runtime.load_model()
-        return runtime
+        await self.load_model()
 
     async def load_model(self) -> None:
         """Load the local model off the event loop, so a first question does not wait for it."""
