@@ -276,7 +276,11 @@ def _size_message(conn: Conn, stored: int, configured: int) -> str:
 
 
 def _stored_models(conn: Conn) -> list[str]:
-    """The models that embedded the stored passages (migration 0008 records them)."""
+    """The models that embedded the stored passages (migration 0008 records them).
+
+    Every hotel's rows, on purpose: the vector columns are the database's, one size for
+    all, so the operator's check is of the whole database, and only model names leave it.
+    """
     row = conn.execute(
         """SELECT count(*) = 2 FROM information_schema.columns
            WHERE table_schema = current_schema() AND column_name = 'embedding_model'

@@ -143,7 +143,8 @@ async def open_pool(
     statements and no session settings.
     """
     idle = IdleCheck()
-    # psycopg prepares a statement on its 5th run; the next server connection would not know it.
+    # psycopg prepares a statement from its sixth run; the next server connection would
+    # not know it.
     options: dict[str, object] = {"autocommit": True}
     if pooled:
         options["prepare_threshold"] = None
