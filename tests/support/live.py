@@ -3,18 +3,17 @@ Server-Sent Events streams."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from posada.runtime import Runtime
 from posada.staff.accounts import Role, add_member
+from posada_bench import sse
+from posada_bench.sse import Event as Event  # the tests import it from here
 from tests.support.abuse import Hotel, login_body
 
 PASSWORD = "correct horse battery"
@@ -46,55 +45,19 @@ async def staff(
     return client, {"X-CSRF-Token": response.json()["csrf_token"]}
 
 
-@dataclass
-class Event:
-    name: str
-    data: Any
-    id: int | None
+class Events(sse.Events):
+    """A Server-Sent Events stream; its end, or a hang, fails the test."""
 
-
-class Events:
-    """A Server-Sent Events stream, read one event (or keep-alive comment) at a time."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self._lines = response.aiter_lines()
-
-    async def rest(self) -> list[str]:
-        """Every line the stream still sends, until the server ends it."""
-        return await asyncio.wait_for(self._rest(), timeout=PATIENCE_S)
-
-    async def _rest(self) -> list[str]:
-        return [line async for line in self._lines]
-
-    async def next(self, *, comments: bool = False) -> Event:
-        """The next event (with `comments`, a keep-alive comment counts as one)."""
-        return await asyncio.wait_for(self._next(comments), timeout=PATIENCE_S)
-
-    async def _next(self, comments: bool) -> Event:
-        fields: dict[str, str] = {}
-        async for line in self._lines:
-            if line.startswith(":"):
-                if comments:
-                    return Event("comment", line[1:].strip(), None)
-                continue
-            if not line:
-                if fields:
-                    given = fields.get("id")
-                    return Event(
-                        fields["event"], json.loads(fields["data"]), int(given) if given else None
-                    )
-                continue
-            name, _, value = line.partition(": ")
-            fields[name] = value
-        raise AssertionError("the stream ended")
+    patience_s = PATIENCE_S
+    ended = AssertionError
 
     async def until(self, name: str, **data: Any) -> Event:
         """Read on to the next `name` event whose data holds `data`'s items."""
-        while True:
-            event = await self.next()
-            if event.name == name and all(_value(event.data, k) == v for k, v in data.items()):
-                return event
+        return await self.first(
+            lambda event: (
+                event.name == name and all(_value(event.data, k) == v for k, v in data.items())
+            )
+        )
 
 
 def _value(data: dict[str, Any], key: str) -> Any:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from posada_bench.hotels import Stay
 from posada_bench.scale.proofs_parts import (
-    Event,
     Events,
     Proof,
     ProofFailed,
@@ -22,6 +21,7 @@ from posada_bench.scale.proofs_parts import (
     new_member,
     staff_headers,
 )
+from posada_bench.sse import Event
 
 if TYPE_CHECKING:
     from posada_bench.scale.stack import ScaleRun

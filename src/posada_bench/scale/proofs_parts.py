@@ -4,8 +4,6 @@ attempts a limit can grant in a given time."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,7 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from posada.core.config import Settings
 from posada.limits.buckets import Limit, LocalBuckets
 from posada.staff.accounts import Role, add_member
+from posada_bench import sse
 from posada_bench.hotels import Stay
+from posada_bench.sse import Event
 
 Say = Callable[[str], None]
 # How long a proof waits for one response or event before it fails (a guard against a
@@ -134,50 +134,15 @@ async def upstream_calls(llm_url: str) -> int:
     return int(stats["started"]) + int(stats["whole"])
 
 
-@dataclass
-class Event:
-    """One Server-Sent Event (a keep-alive comment has the name `comment`)."""
+class Events(sse.Events):
+    """A replica's Server-Sent Events stream; its end, or a hang, fails the proof."""
 
-    name: str
-    data: Any
-    id: int | None
-
-
-class Events:
-    """A Server-Sent Events stream, read one event at a time."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._lines = response.aiter_lines()
-
-    async def next(self, *, comments: bool = False) -> Event:
-        """The next event (with `comments`, a keep-alive comment counts as one)."""
-        return await asyncio.wait_for(self._next(comments), timeout=PATIENCE_S)
-
-    async def _next(self, comments: bool) -> Event:
-        fields: dict[str, str] = {}
-        async for line in self._lines:
-            if line.startswith(":"):
-                if comments:
-                    return Event("comment", line[1:].strip(), None)
-                continue
-            if not line:
-                if fields:
-                    given = fields.get("id")
-                    data = json.loads(fields.get("data", "null"))
-                    return Event(
-                        fields.get("event", "message"), data, int(given) if given else None
-                    )
-                continue
-            name, _, value = line.partition(": ")
-            fields[name] = value
-        raise ProofFailed("the event stream ended")
+    patience_s = PATIENCE_S
+    ended = ProofFailed
 
     async def until(self, check: Callable[[Event], bool]) -> Event:
         """Read on to the first event `check` accepts."""
-        while True:
-            event = await self.next()
-            if check(event):
-                return event
+        return await self.first(check)
 
 
 @asynccontextmanager
