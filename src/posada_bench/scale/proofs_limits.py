@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -122,47 +122,38 @@ async def _in_turn(
 
 async def guest_login_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
     """Wrong guest logins for one hotel and check-in date, over r1, r2, r3 in turn."""
-    limit = limits_of(run.stack.env).guest_login
-    count = 3 * limit.first_backoff + 3
-    say(f"proof guest-login throttle: {count} wrong logins over the replicas ...")
     body = {"tenant": stay.tenant, "check_in": NOBODYS_DATE.isoformat(), "phone_last4": "0000"}
-
-    async def attempt(http: httpx.AsyncClient, _: int) -> int:
-        return (await http.post("/api/guest/login", json=body)).status_code
-
-    async with _clients(run) as https:
-        results, elapsed, errors = await _in_turn(run, attempt, count, https)
-    return judge(
-        "guest-login-throttle",
-        limit=limit,
-        results=results,
-        granted_status=401,
-        elapsed_s=elapsed,
-        what="wrong guest logins",
-        redis_errors=errors,
-    )
+    limit = limits_of(run.stack.env).guest_login
+    return await _login_proof(run, who="guest", body=body, limit=limit, say=say)
 
 
 async def staff_login_proof(run: ScaleRun, stay: Stay, *, say: Say) -> Proof:
     """Wrong staff logins for one hotel and e-mail (no such member), over r1, r2, r3."""
-    limit = limits_of(run.stack.env).staff_login
-    count = 3 * limit.first_backoff + 3
-    say(f"proof staff-login throttle: {count} wrong logins over the replicas ...")
     email = f"proof-nobody-{uuid.uuid4().hex[:8]}@example.org"
     body = {"tenant": stay.tenant, "email": email, "password": "not the password"}
+    limit = limits_of(run.stack.env).staff_login
+    return await _login_proof(run, who="staff", body=body, limit=limit, say=say)
+
+
+async def _login_proof(
+    run: ScaleRun, *, who: Literal["guest", "staff"], body: dict[str, str], limit: Limit, say: Say
+) -> Proof:
+    """The same wrong `who` login (guest or staff), over r1, r2, r3 in turn, past `limit`."""
+    count = 3 * limit.first_backoff + 3
+    say(f"proof {who}-login throttle: {count} wrong logins over the replicas ...")
 
     async def attempt(http: httpx.AsyncClient, _: int) -> int:
-        return (await http.post("/api/staff/login", json=body)).status_code
+        return (await http.post(f"/api/{who}/login", json=body)).status_code
 
     async with _clients(run) as https:
         results, elapsed, errors = await _in_turn(run, attempt, count, https)
     return judge(
-        "staff-login-throttle",
+        f"{who}-login-throttle",
         limit=limit,
         results=results,
         granted_status=401,
         elapsed_s=elapsed,
-        what="wrong staff logins",
+        what=f"wrong {who} logins",
         redis_errors=errors,
     )
 
