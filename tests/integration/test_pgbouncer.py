@@ -23,12 +23,13 @@ from pydantic import SecretStr
 
 from posada.core.config import Settings
 from posada.core.errors import ConfigurationError
-from posada.db.pool import AsyncConn, open_pool, resolve_direct_url
+from posada.db.pool import open_pool, resolve_direct_url
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import ensure_tenant
 from posada_bench.scale.pgbouncer import PgBouncer, pgbouncer_binary, run_pgbouncer
 from tests.support.abuse import Hotel, make_hotel
+from tests.support.crowd import crowd_index
 from tests.support.helpers import posada_process, run_cli, write_docs
 from tests.support.live import PATIENCE_S, chat, guest, staff, stream
 
@@ -124,7 +125,9 @@ async def test_a_hotel_among_many_fills_k_behind_the_pooler(
         small = await ensure_tenant(conn, slug="pooled-small")
     try:
         async with pool.connection() as conn:
-            probe = await _crowd(conn, rng, {crowd.id: 2000, small.id: 6}, runtime.embedder.model)
+            probe = await crowd_index(
+                conn, rng=rng, counts={crowd.id: 2000, small.id: 6}, model=runtime.embedder.model
+            )
 
         async def vector_hits(*, scan: str | None) -> int:
             async with pool.connection() as conn, conn.transaction():
@@ -149,34 +152,6 @@ async def test_a_hotel_among_many_fills_k_behind_the_pooler(
                 "DELETE FROM documents WHERE tenant_id = ANY(%s)", ([crowd.id, small.id],)
             )
         await pool.close()
-
-
-async def _crowd(
-    conn: AsyncConn, rng: np.random.Generator, counts: dict[int, int], model: str
-) -> np.ndarray:
-    """`count` random passages for each tenant; a probe near the last one's first."""
-    async with conn.transaction():
-        for tenant_id, count in counts.items():
-            await conn.execute("DELETE FROM documents WHERE tenant_id = %s", (tenant_id,))
-            cur = await conn.execute(
-                "INSERT INTO documents (tenant_id, scope, source, title, content_hash) "
-                "VALUES (%s, 'hotel', 'bulk.md', 'Bulk', 'x') RETURNING id",
-                (tenant_id,),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            vectors = rng.normal(size=(count, 384)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            async with conn.cursor() as insert:
-                await insert.executemany(
-                    "INSERT INTO chunks (document_id, tenant_id, scope, ordinal, heading,"
-                    " content, embedding, embedding_model) "
-                    "VALUES (%s, %s, 'hotel', %s, 'h', 'zzz', %s, %s)",
-                    [(row[0], tenant_id, i, v, model) for i, v in enumerate(vectors)],
-                )
-    await conn.execute("ANALYZE chunks")
-    probe: np.ndarray = vectors[0] + 0.05 * rng.normal(size=384).astype(np.float32)
-    return probe
 
 
 def _ingest(env: dict[str, str], folder: Path, hotel: Hotel, bar_opens: str) -> None:

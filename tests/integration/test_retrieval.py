@@ -8,6 +8,7 @@ import pytest
 from posada.knowledge.retrieval import Retrieved, Visibility, retrieve
 from posada.runtime import Runtime
 from posada.tenants.service import Tenant, ensure_tenant
+from tests.support.crowd import crowd_index
 from tests.support.helpers import StayFinder
 
 QUESTIONS = [
@@ -106,29 +107,9 @@ async def test_a_small_tenant_among_many_still_gets_k_vector_hits(runtime: Runti
     async with runtime.pool.connection() as conn:
         crowd = await ensure_tenant(conn, slug="crowded-hotel")
         small = await ensure_tenant(conn, slug="small-hotel")
-        async with conn.transaction():
-            for tenant, count in ((crowd, 3000), (small, 6)):
-                cur = await conn.execute(
-                    "INSERT INTO documents (tenant_id, scope, source, title, content_hash) "
-                    "VALUES (%s, 'hotel', 'bulk.md', 'Bulk', 'x') RETURNING id",
-                    (tenant.id,),
-                )
-                row = await cur.fetchone()
-                assert row is not None
-                vectors = rng.normal(size=(count, 384)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                async with conn.cursor() as insert:
-                    await insert.executemany(
-                        "INSERT INTO chunks (document_id, tenant_id, scope, ordinal, heading, "
-                        "content, embedding, embedding_model) "
-                        "VALUES (%s, %s, 'hotel', %s, 'h', 'zzz', %s, %s)",
-                        [
-                            (row[0], tenant.id, i, v, runtime.embedder.model)
-                            for i, v in enumerate(vectors)
-                        ],
-                    )
-        await conn.execute("ANALYZE chunks")
-        probe = vectors[0] + 0.05 * rng.normal(size=384).astype(np.float32)
+        probe = await crowd_index(
+            conn, rng=rng, counts={crowd.id: 3000, small.id: 6}, model=runtime.embedder.model
+        )
         hits = {}
         for scan in ("relaxed_order", "off"):
             async with conn.transaction():
