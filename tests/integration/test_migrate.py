@@ -138,6 +138,7 @@ def test_the_dry_run_lists_the_work_and_changes_nothing(owned: Scratch) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("applied: 0001_init.sql, 0002_retrieval_tuning.sql")
     assert _applied(owned.admin) == len(MIGRATIONS)
+    assert _scan_defaults(owned) == {"database": [SCAN], "role": []}, "the superuser's migrate"
     again = run_posada(owned.admin, "db", "migrate", "--dry-run")
     assert again.returncode == 0, again.stderr
     assert "pending migrations: none, the database is up to date" in again.stdout
@@ -207,6 +208,52 @@ def test_extensions_made_by_a_superuser_let_the_role_migrate(foreign: Scratch) -
         ).fetchone()
     assert owner == (foreign.role,)
     assert migrate(url, embedding_dim=384) == []
+    # Not the database's owner: 0015 set relaxed_order for the role itself.
+    assert _scan_defaults(foreign) == {"database": [], "role": [SCAN]}
+    assert _fresh_scan(url) == "relaxed_order"
+    assert _fresh_scan(foreign.admin) == "off", "only the role's sessions"
+
+
+SCAN = "hnsw.iterative_scan=relaxed_order"
+
+
+def _scan_defaults(scratch: Scratch) -> dict[str, list[str]]:
+    """The defaults stored for the scratch database (setrole 0) and for its role
+    (setdatabase 0), as pg_db_role_setting holds them."""
+    with psycopg.connect(scratch.admin) as conn:
+        rows = conn.execute(
+            """SELECT CASE WHEN s.setrole = 0 THEN 'database' ELSE 'role' END, s.setconfig
+               FROM pg_db_role_setting s
+               LEFT JOIN pg_database d ON d.oid = s.setdatabase
+               LEFT JOIN pg_roles r ON r.oid = s.setrole
+               WHERE (s.setrole = 0 AND d.datname = %s)
+                  OR (s.setdatabase = 0 AND r.rolname = %s)""",
+            (scratch.database, scratch.role),
+        ).fetchall()
+    found: dict[str, list[str]] = {"database": [], "role": []}
+    for kind, config in rows:
+        found[kind] += list(config)
+    return found
+
+
+def _fresh_scan(url: str) -> str:
+    """hnsw.iterative_scan on a new connection, pgvector loaded (its GUC is then known)."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT NULL::vector")
+        row = conn.execute("SHOW hnsw.iterative_scan").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_owner_makes_relaxed_order_the_database_default(owned: Scratch) -> None:
+    with psycopg.connect(owned.admin, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION vector")
+    assert _fresh_scan(owned.admin) == "off", "the server's own default"
+    assert migrate(owned.url(as_role=True), embedding_dim=384) == [m.name for m in MIGRATIONS]
+    assert _scan_defaults(owned) == {"database": [SCAN], "role": []}
+    # The database's default: every role's new sessions, as a transaction pooler's are.
+    assert _fresh_scan(owned.url(as_role=True)) == "relaxed_order"
+    assert _fresh_scan(owned.admin) == "relaxed_order"
 
 
 def _store_a_passage(url: str, *, model: str) -> None:
