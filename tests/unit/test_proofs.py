@@ -12,9 +12,10 @@ from posada.limits.buckets import Limit
 from posada_bench.driver import Drive, Sample
 from posada_bench.hotels import Stay
 from posada_bench.scale.proofs import pick_stays
-from posada_bench.scale.proofs_kill import judge_round, nginx_view, tally
+from posada_bench.scale.proofs_kill import judge_round, nginx_view, tagged, tally
 from posada_bench.scale.proofs_limits import judge
 from posada_bench.scale.proofs_parts import limits_of, most_granted, total
+from posada_bench.workload import build_sessions
 
 LOGIN = Limit(burst=10, per_hour=5, free=5, backoff_s=2, backoff_max_s=900)
 CHAT = Limit(burst=10, per_hour=360)
@@ -127,44 +128,77 @@ def test_total_adds_the_samples_whose_labels_match() -> None:
     assert total(samples, "posada_answers_total") == 0
 
 
-def _line(uri: str, status: str, upstream: str) -> dict[str, Any]:
-    return {"method": "POST", "uri": uri, "status": status, "upstream": upstream}
+def _line(
+    uri: str, status: str, upstream: str, *, rid: str = "a", conn: str = "1"
+) -> dict[str, Any]:
+    return {"method": "POST", "uri": uri, "status": status, "upstream": upstream,
+            "request_id": rid, "connection": conn}  # fmt: skip
 
 
+def _error(conn: str, what: str, addr: str) -> str:
+    return (
+        f"2026/12/02 15:33:04 [error] 1#1: *{conn} {what}, client: 127.0.0.1, server: _, "
+        f'request: "POST /api/guest/chat HTTP/1.1", upstream: "http://{addr}/api/guest/chat", '
+        'host: "127.0.0.1:4000"\n'
+    )
+
+
+CLOSED = "upstream prematurely closed connection while reading response header from upstream"
+REFUSED = "connect() failed (111: Connection refused) while connecting to upstream"
 ERROR = (
-    "2026/12/02 15:33:04 [error] 1#1: *136 upstream prematurely closed connection while "
+    _error("136", CLOSED, "127.0.0.1:2")
+    + "2026/12/02 15:33:04 [warn] 1#1: *136 upstream server temporarily disabled while "
     "reading response header from upstream, client: 127.0.0.1, server: _, request: "
-    '"POST /api/guest/chat HTTP/1.1", upstream: "http://127.0.0.1:2/api/guest/chat"\n'
-    "2026/12/02 15:33:04 [warn] 1#1: *136 upstream server temporarily disabled while "
-    "reading response header from upstream, client: 127.0.0.1, server: _, request: "
-    '"POST /api/guest/chat HTTP/1.1"\n'
+    '"POST /api/guest/chat HTTP/1.1"\n' + _error("7", REFUSED, "127.0.0.1:2")
 )
 
 
 def test_nginx_view_tells_a_post_moved_after_a_refused_connect_from_one_sent_again() -> None:
     lines = [
-        _line("/api/guest/chat", "200", "127.0.0.1:2, 127.0.0.1:3"),
-        _line("/api/guest/chat", "502", "127.0.0.1:2"),
-        _line("/api/guest/login", "200", "127.0.0.1:1"),
+        _line("/api/guest/chat", "200", "127.0.0.1:2, 127.0.0.1:3", rid="a", conn="7"),
+        _line("/api/guest/chat", "502", "127.0.0.1:2", rid="b", conn="136"),
+        _line("/api/guest/login", "200", "127.0.0.1:1", rid="c"),
         {"method": "GET", "uri": "/api/guest/chat", "status": "200", "upstream": "x"},
     ]
     view = nginx_view(lines, ERROR)
-    assert view == {"chat_posts": 2, "moved_to_another_replica": 1,
-                    "failed_after_reaching_a_replica": 1, "answered_5xx_not_resent": 1}  # fmt: skip
-    resent = nginx_view([_line("/api/guest/chat", "200", "127.0.0.1:2, 127.0.0.1:3")], ERROR)
-    assert resent["failed_after_reaching_a_replica"] != resent["answered_5xx_not_resent"]
+    assert view == {"chat_posts": 2, "request_ids_not_unique": 0, "moved_to_another_replica": 1,
+                    "sent_again_after_reaching_a_replica": [],
+                    "failed_after_reaching_a_replica": 1, "answered_5xx_not_resent": 1,
+                    "failures_without_their_request": []}  # fmt: skip
 
 
-def _round(samples: list[Sample], stored: dict[str, int], nginx: dict[str, int]) -> dict[str, Any]:
-    return {"signal": "SIGTERM", "driver": tally(Drive(samples, 1.0, 1)), "stored": stored,
+def test_nginx_view_matches_each_failure_to_its_own_request_not_to_a_count() -> None:
+    # One POST sent on after it reached r2 and one unrelated 503: the counts would agree
+    # (one failure after reaching a replica, one 5xx not moved), the requests do not.
+    lines = [
+        _line("/api/guest/chat", "200", "127.0.0.1:2, 127.0.0.1:3", rid="a", conn="136"),
+        _line("/api/guest/chat", "503", "127.0.0.1:1", rid="b", conn="9"),
+    ]
+    view = nginx_view(lines, _error("136", CLOSED, "127.0.0.1:2"))
+    assert view["sent_again_after_reaching_a_replica"] == ["a on 127.0.0.1:2"]
+    assert view["failures_without_their_request"] == ["*136 on 127.0.0.1:2"]
+    assert len(judge_round(_round([OK], ROWS, view), graceful=False)) == 2
+    # A refused connect on another connection does not excuse it either.
+    other = nginx_view(lines[:1], _error("8", REFUSED, "127.0.0.1:2"))
+    assert other["sent_again_after_reaching_a_replica"] == ["a on 127.0.0.1:2"]
+    # Two POSTs sharing an id (or logged without one) are not told apart: refused.
+    same = nginx_view([_line("/api/guest/chat", "200", "127.0.0.1:1")] * 2, "")
+    assert same["request_ids_not_unique"] == 2
+
+
+def _round(samples: list[Sample], stored: dict[str, Any], nginx: dict[str, Any]) -> dict[str, Any]:
+    rows = {"questions_of_the_round": stored["questions"], "stored_more_than_sent": [], **stored}
+    return {"signal": "SIGTERM", "driver": tally(Drive(samples, 1.0, 1)), "stored": rows,
             "nginx": nginx}  # fmt: skip
 
 
-CALM = {"failed_after_reaching_a_replica": 0, "answered_5xx_not_resent": 0}
+CALM = nginx_view([], "")
+OK = Sample("chat", True, 200, 5.0)
+ROWS = {"questions": 1, "answers": 1, "incomplete": 0}
 
 
 def test_judge_round_holds_the_graceful_stop_to_every_question_answered_and_stored() -> None:
-    answered = [Sample("chat", True, 200, 5.0), Sample("stream", True, 200, 9.0)]
+    answered = [OK, Sample("stream", True, 200, 9.0)]
     rows = {"questions": 2, "answers": 2, "incomplete": 0}
     assert judge_round(_round(answered, rows, CALM), graceful=True) == []
     lost = {"questions": 1, "answers": 1, "incomplete": 0}
@@ -181,3 +215,27 @@ def test_judge_round_holds_the_graceful_stop_to_every_question_answered_and_stor
     assert judge_round(_round(cut, twice, CALM), graceful=False) == [
         "SIGTERM: 4 questions stored of 3 sent"
     ]
+
+
+def test_judge_round_counts_each_question_of_the_round_by_its_text() -> None:
+    # As many rows as were sent, but one question stored twice (and another lost).
+    rows = {**ROWS, "questions": 2, "stored_more_than_sent": ["where? (#x0.0.0)"]}
+    cut = [OK, Sample("stream", False, 200, 9.0)]
+    assert judge_round(_round(cut, rows, CALM), graceful=False) == [
+        "SIGTERM: 1 questions stored twice, e.g. 'where? (#x0.0.0)'"
+    ]
+    # A stored question that is none of the round's: the texts were not counted right.
+    other = {**ROWS, "questions_of_the_round": 0}
+    assert judge_round(_round([OK], other, CALM), graceful=False) == [
+        "SIGTERM: 1 questions stored, 0 of them the round's"
+    ]
+
+
+def test_tagged_sessions_ask_every_question_once() -> None:
+    stays = [Stay("demo", "101", date(2026, 1, 1), "1234")]
+    sessions = build_sessions(seed=3, count=40, stays=stays)
+    plain = [t.text for s in sessions for t in s.turns]
+    texts = [t.text for s in tagged(sessions, mark="k0") for t in s.turns]
+    assert len(set(plain)) < len(plain)  # the workload repeats its questions
+    assert len(set(texts)) == len(texts) == len(plain)
+    assert all(t.startswith(p) for t, p in zip(texts, plain, strict=True))

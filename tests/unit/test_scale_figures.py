@@ -67,4 +67,8 @@ def test_the_rendered_site_points_at_the_test_replicas_only() -> None:
     assert "8001" not in site  # the deployable file's own replicas are gone
     assert "access_log /x/access.log posada_upstream;" in site
     assert "add_header X-Posada-Replica $posada_replica always;" in site
+    # The kill proof joins the access log's requests to the error log's lines by these.
+    log_format = site.split("log_format posada_upstream", 1)[1].split(";", 1)[0]
+    assert '"request_id":"$request_id"' in log_format
+    assert '"connection":"$connection"' in log_format
     assert "non_idempotent" not in site.split("proxy_next_upstream ", 1)[1].split(";")[0]

@@ -7,10 +7,14 @@ and is started again; then the same with SIGKILL. What posada promises, and is a
 - after SIGTERM, every chat POST that got a response status got its complete answer, and
   the guest questions stored (counted on the database, hotel by hotel) are exactly those
   answered: none lost, none stored twice;
-- after either signal, no question is stored twice: nginx passes a POST to another
-  replica only after a refused connection (nothing sent), and every POST that failed
-  after reaching a replica (nginx's error log) was answered 502 from that one replica
-  (its access log), not sent again; and every complete answer the guests got is stored.
+- after either signal, no question is stored twice: every question of a round is made
+  unique (a tag), and none is stored more often than the round holds it (counted per
+  text, hotel by hotel); request by request (nginx's JSON access log names each with its
+  `$request_id` and `$connection`), nginx tried another replica only after a failed
+  connect to each one before (its error log, same connection and replica: nothing had
+  been sent), and every POST that failed after reaching a replica (the error log's
+  "while reading response header") ended there, answered 5xx, not sent again; and every
+  complete answer the guests got is stored.
 
 What SIGKILL does to answers in flight is reported, not asserted: their question is
 stored (before any LLM call), the answer dies with the process (a stream is cut, a whole
@@ -22,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import uuid
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -54,6 +60,35 @@ async def stored(direct_url: str, tenants: list[int]) -> Counter[str]:
     return found
 
 
+_BY_TEXT = """SELECT content, count(*) FROM messages
+WHERE tenant_id = %s AND role = 'guest' AND content = ANY(%s) GROUP BY content"""
+
+
+async def stored_texts(direct_url: str, tenants: list[int], texts: list[str]) -> Counter[str]:
+    """How many times each of these guest questions is stored, over these hotels."""
+    found: Counter[str] = Counter()
+    async with await psycopg.AsyncConnection.connect(direct_url) as conn:
+        for tenant in tenants:
+            cur = await conn.execute(_BY_TEXT, (tenant, texts))
+            found.update({str(text): int(n) for text, n in await cur.fetchall()})
+    return found
+
+
+def tagged(sessions: list[Session], *, mark: str) -> list[Session]:
+    """The sessions with every question made unique (a tag at its end): the driver visits
+    a session at most once, so no question of a round may be stored twice."""
+    return [
+        replace(
+            session,
+            turns=[
+                replace(turn, text=f"{turn.text} (#{mark}.{i}.{j})")
+                for j, turn in enumerate(session.turns)
+            ],
+        )
+        for i, session in enumerate(sessions)
+    ]
+
+
 def tally(run: Drive) -> dict[str, int]:
     """What the guests' chat requests got, as the driver saw them."""
     chats = [s for s in run.samples if s.kind in ("chat", "stream")]
@@ -69,26 +104,76 @@ def tally(run: Drive) -> dict[str, int]:
     }
 
 
-_AFTER_SEND = re.compile(
-    r"\[error\].*?\*(\d+) (?:upstream prematurely closed connection|recv\(\) failed .*?)"
-    r" while reading response header from upstream.*?request: \"POST (/api/guest/chat\S*) "
+# One [error] line of nginx's about a request: its connection (`*N`), what failed, the
+# request line's path and the replica it was talking to.
+_ERROR = re.compile(
+    r"\[error\] \S+ \*(\d+) (.*?), client: .*?request: \"POST (\S+) [^\"]*\""
+    r"(?:, upstream: \"\w+://([^/\"]+))?"
 )
 
 
-def nginx_view(lines: list[dict[str, Any]], error_log: str) -> dict[str, int]:
-    """What nginx did with the guests' chat POSTs: how many it passed on to another replica
-    (each after a refused connection: nothing had been sent), how many failed after they
-    reached a replica (its error log), and how many it answered 502 from the replica it
-    first sent them to (not sent again)."""
+def _failures(error_log: str) -> tuple[Counter[tuple[str, str]], list[tuple[str, str]]]:
+    """The chat POSTs' failed connects, and their failures after being sent, as
+    (connection, replica address)."""
+    connects: Counter[tuple[str, str]] = Counter()
+    after_send = []
+    for m in _ERROR.finditer(error_log):
+        connection, what, path, addr = m.group(1), m.group(2), m.group(3), m.group(4) or ""
+        if path not in _CHAT_PATHS:
+            continue
+        if what.endswith("while connecting to upstream"):
+            connects[(connection, addr)] += 1
+        elif what.endswith("while reading response header from upstream"):
+            after_send.append((connection, addr))
+    return connects, after_send
+
+
+def _tries(line: dict[str, Any]) -> list[str]:
+    return [a.strip() for a in str(line.get("upstream", "")).split(",") if a.strip()]
+
+
+def nginx_view(lines: list[dict[str, Any]], error_log: str) -> dict[str, Any]:
+    """What nginx did with the guests' chat POSTs, request by request: each one passed on
+    to another replica must have failed to connect to every replica before (its error log,
+    same connection and replica: nothing had been sent), and each failure after a POST
+    reached a replica must be the last try of one request, answered 5xx from there."""
     posts = [x for x in lines if x.get("method") == "POST" and x.get("uri") in _CHAT_PATHS]
-    moved = [x for x in posts if "," in str(x.get("upstream", ""))]
-    unmoved_5xx = [x for x in posts if x not in moved and str(x.get("status", "")).startswith("5")]
-    failed = {m.group(1) for m in _AFTER_SEND.finditer(error_log) if m.group(2) in _CHAT_PATHS}
+    ids = Counter(str(x.get("request_id", "")) for x in posts)
+    not_unique = sum(1 for x in posts if not x.get("request_id") or ids[x["request_id"]] > 1)
+    connects, after_send = _failures(error_log)
+    sent_again = []
+    for post in posts:
+        for addr in _tries(post)[:-1]:
+            key = (str(post.get("connection", "")), addr)
+            if connects[key] > 0:
+                connects[key] -= 1
+            else:
+                sent_again.append(f"{post.get('request_id')} on {addr}")
+    answered, unmatched = set(), []
+    for connection, addr in after_send:
+        match = next(
+            (
+                str(p.get("request_id"))
+                for p in posts
+                if str(p.get("connection", "")) == connection
+                and _tries(p)[-1:] == [addr]
+                and str(p.get("status", "")).startswith("5")
+                and str(p.get("request_id")) not in answered
+            ),
+            None,
+        )
+        if match is None:
+            unmatched.append(f"*{connection} on {addr}")
+        else:
+            answered.add(match)
     return {
         "chat_posts": len(posts),
-        "moved_to_another_replica": len(moved),
-        "failed_after_reaching_a_replica": len(failed),
-        "answered_5xx_not_resent": len(unmoved_5xx),
+        "request_ids_not_unique": not_unique,
+        "moved_to_another_replica": sum(1 for x in posts if len(_tries(x)) > 1),
+        "sent_again_after_reaching_a_replica": sent_again,
+        "failed_after_reaching_a_replica": len(after_send),
+        "answered_5xx_not_resent": len(answered),
+        "failures_without_their_request": unmatched,
     }
 
 
@@ -111,7 +196,9 @@ async def _round(
     offset = log.stat().st_size if log is not None and log.exists() else 0
     errors = stack.folder / "nginx" / "error.log"
     error_offset = errors.stat().st_size if errors.exists() else 0
+    texts = [t.text for s in sessions for t in s.turns]
     before = await stored(stack.direct_url, tenants)
+    already = await stored_texts(stack.direct_url, tenants, texts)
     say(f"proof kill: {guests} guests through nginx, {sig.name} to {victim} partway ...")
     driving = asyncio.create_task(
         drive(
@@ -133,6 +220,8 @@ async def _round(
         if stack.replica(victim).process is None:
             await asyncio.to_thread(stack.start_replica, victim)
     after = await stored(stack.direct_url, tenants)
+    by_text = await stored_texts(stack.direct_url, tenants, texts) - already
+    asked = Counter(texts)
     lines = read_access_log(log, offset=offset) if log is not None else []
     error_text = (
         errors.read_bytes()[error_offset:].decode("utf-8", "replace") if errors.exists() else ""
@@ -141,7 +230,11 @@ async def _round(
         "signal": sig.name,
         "victim": victim,
         "driver": tally(driven),
-        "stored": {k: after[k] - before[k] for k in ("questions", "answers", "incomplete")},
+        "stored": {k: after[k] - before[k] for k in ("questions", "answers", "incomplete")}
+        | {
+            "questions_of_the_round": sum(by_text.values()),
+            "stored_more_than_sent": sorted(t for t, n in by_text.items() if n > asked[t]),
+        },
         "nginx": nginx_view(lines, error_text),
     }
 
@@ -153,11 +246,17 @@ def judge_round(found: dict[str, Any], *, graceful: bool) -> list[str]:
     problems = []
     if rows["questions"] > driver["sent"]:
         problems.append(f"{name}: {rows['questions']} questions stored of {driver['sent']} sent")
+    if rows["stored_more_than_sent"]:
+        twice = rows["stored_more_than_sent"]
+        problems.append(f"{name}: {len(twice)} questions stored twice, e.g. {twice[0]!r}")
+    if rows["questions_of_the_round"] != rows["questions"]:
+        problems.append(
+            f"{name}: {rows['questions']} questions stored, "
+            f"{rows['questions_of_the_round']} of them the round's"
+        )
     if rows["answers"] < driver["complete"]:
         problems.append(f"{name}: {driver['complete']} complete answers, {rows['answers']} stored")
-    seen = found["nginx"]
-    if seen["failed_after_reaching_a_replica"] != seen["answered_5xx_not_resent"]:
-        problems.append(f"{name}: nginx {seen}: a POST that had reached a replica was sent on")
+    problems += _judge_nginx(name, found["nginx"])
     if driver["complete"] == 0:
         problems.append(f"{name}: no question was answered")
     if graceful:
@@ -167,6 +266,22 @@ def judge_round(found: dict[str, Any], *, graceful: bool) -> list[str]:
             problems.append(
                 f"{name}: {rows['questions']} questions stored, {driver['answered']} answered"
             )
+    return problems
+
+
+def _judge_nginx(name: str, seen: dict[str, Any]) -> list[str]:
+    problems = []
+    if seen["request_ids_not_unique"]:
+        problems.append(f"{name}: {seen['request_ids_not_unique']} chat POSTs without their own id")
+    if seen["sent_again_after_reaching_a_replica"]:
+        again = seen["sent_again_after_reaching_a_replica"]
+        problems.append(f"{name}: nginx sent {len(again)} POSTs on with no failed connect: {again}")
+    if seen["failures_without_their_request"]:
+        lost = seen["failures_without_their_request"]
+        problems.append(
+            f"{name}: {len(lost)} POSTs failed after reaching a replica and were not "
+            f"answered 5xx from there: {lost}"
+        )
     return problems
 
 
@@ -182,11 +297,12 @@ async def kill_proof(
     """SIGTERM, then SIGKILL, to one replica while `guests` are driven through nginx."""
     target = victim or run.stack.replicas[1].name
     rounds = []
+    mark = uuid.uuid4().hex[:6]
     for n, sig in enumerate((signal.SIGTERM, signal.SIGKILL)):
         rounds.append(
             await _round(
                 run,
-                sessions[n::2],
+                tagged(sessions[n::2], mark=f"{mark}{n}"),
                 sig=sig,
                 victim=target,
                 guests=guests,
