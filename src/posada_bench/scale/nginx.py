@@ -17,7 +17,6 @@ import pwd
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from posada_bench.servers import ServerFailed, free_port
+from posada_bench.servers import ServerFailed, free_port, stop, wait_ready
 
 SITE = Path(__file__).resolve().parents[3] / "docs" / "deploy" / "nginx" / "posada.conf"
 BEGIN, END = "# posada:replicas:begin", "# posada:replicas:end"
@@ -134,33 +133,21 @@ def run_nginx(*, folder: Path, replicas: dict[str, int], timeout_s: float = 20) 
         # The system's nginx, with a configuration written here.
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
         try:
-            _wait_listening(process, port, folder=folder, timeout_s=timeout_s)
+            wait_ready(
+                lambda: _listening(port), process=process, name="nginx",
+                log=folder / "nginx.out", timeout_s=timeout_s, interval_s=0.1,
+            )  # fmt: skip
             yield Nginx(f"http://127.0.0.1:{port}", port, process.pid, folder / "access.log")
         finally:
-            process.terminate()  # SIGTERM: nginx's fast shutdown
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout_s=20)  # SIGTERM: nginx's fast shutdown
 
 
-def _wait_listening(
-    process: subprocess.Popen[bytes], port: int, *, folder: Path, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            tail = (folder / "nginx.out").read_text("utf-8", errors="replace")[-2000:]
-            raise ServerFailed(f"nginx exited ({process.returncode}):\n{tail}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-            return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise ServerFailed(f"nginx not listening after {timeout_s:.0f} s")
-        time.sleep(0.1)
+def _listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)  # any answer: nginx is up
+        return True
+    except httpx.TransportError:
+        return False
 
 
 def read_access_log(path: Path, *, offset: int = 0) -> list[dict[str, Any]]:

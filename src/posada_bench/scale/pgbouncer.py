@@ -12,7 +12,6 @@ import pwd
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from posada_bench.servers import ServerFailed, free_port
+from posada_bench.servers import ServerFailed, free_port, stop, wait_ready
 
 # Debian installs it outside a normal user's PATH.
 _KNOWN = ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer", "/usr/local/bin/pgbouncer")
@@ -118,20 +117,13 @@ def write_config(
     return ini
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text("utf-8", errors="replace")[-2000:]
-            raise ServerFailed(f"pgbouncer exited ({process.returncode}):\n{tail}")
-        try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
-                conn.execute("SELECT 1")
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise ServerFailed(f"pgbouncer not answering after {timeout_s:.0f} s") from None
-            time.sleep(0.1)
+def _answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
 
 
 @contextmanager
@@ -168,12 +160,14 @@ def run_pgbouncer(
         # The binary found above, with arguments built here.
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
         try:
-            _wait_ready(url, process, log, timeout_s)
+            wait_ready(
+                lambda: _answers(url),
+                process=process,
+                name="pgbouncer",
+                log=log,
+                timeout_s=timeout_s,
+                interval_s=0.1,
+            )
             yield PgBouncer(url=url, admin_url=admin_url, port=port, pid=process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout_s=10)

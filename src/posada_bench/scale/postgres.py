@@ -17,7 +17,7 @@ import shutil
 import signal
 import stat
 import subprocess
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ import psycopg
 
 from posada.core.errors import ConfigurationError
 from posada.db.pool import ensure_database
-from posada_bench.servers import ServerFailed, free_port
+from posada_bench.servers import free_port, stop, wait_ready
 
 DATABASE = "posada"
 SUPERUSER = "postgres"
@@ -54,6 +54,7 @@ class Postgres:
     port: int
     pid: int
     log: Path
+    unix_url: str | None = None  # the same database on the server's socket, if asked
 
 
 def binaries() -> Path:
@@ -115,11 +116,18 @@ def init_data_dir(pgdata: Path, *, port: int) -> str | None:
 
 
 @contextmanager
-def run_postgres(*, folder: Path, timeout_s: float = 60) -> Iterator[Postgres]:
-    """Init and start a server under `folder`, with posada's database; stop it at the end."""
+def run_postgres(
+    *, folder: Path, timeout_s: float = 60, unix_socket: bool = False
+) -> Iterator[Postgres]:
+    """Init and start a server under `folder`, with posada's database; stop it at the end.
+
+    With `unix_socket`, it also listens on a socket of its own (`Postgres.unix_url`): the
+    pooler benchmark compares the two ways in.
+    """
     port = free_port()
     pgdata = folder / "pg"
     user = init_data_dir(pgdata, port=port)
+    sockets = _socket_dir(pgdata, user) if unix_socket else None
     log = folder / "postgres.log"
     admin = f"host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres"
     with log.open("wb") as out:
@@ -131,33 +139,37 @@ def run_postgres(*, folder: Path, timeout_s: float = 60) -> Iterator[Postgres]:
             user=user,
         )
         try:
-            _wait_ready(process, admin, log=log, timeout_s=timeout_s)
+            wait_ready(
+                lambda: answers(admin), process=process, name="postgres", log=log,
+                timeout_s=timeout_s,
+            )  # fmt: skip
             ensure_database(admin, DATABASE)
             url = f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={DATABASE}"
-            yield Postgres(url=url, port=port, pid=process.pid, log=log)
+            unix = f"host={sockets} port={port} user={SUPERUSER} dbname={DATABASE}"
+            yield Postgres(url, port, process.pid, log, unix if sockets else None)
         finally:
             # SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is lost.
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout_s=30, sig=signal.SIGINT)
+            if sockets is not None:
+                shutil.rmtree(sockets, ignore_errors=True)
 
 
-def _wait_ready(
-    process: subprocess.Popen[bytes], admin: str, *, log: Path, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text("utf-8", errors="replace")[-2000:]
-            raise ServerFailed(f"postgres exited ({process.returncode}):\n{tail}")
-        try:
-            with psycopg.connect(admin, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            pass
-        if time.monotonic() > deadline:
-            raise ServerFailed(f"postgres not ready after {timeout_s:.0f} s")
-        time.sleep(0.2)
+def _socket_dir(pgdata: Path, user: str | None) -> Path:
+    """A socket folder the server's user owns, named in its config."""
+    # Short: a socket's path must fit in 107 bytes, and the data dir's may be long.
+    sockets = Path(tempfile.mkdtemp(prefix="posada-pg-"))
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(sockets, entry.pw_uid, entry.pw_gid)
+    with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(f"unix_socket_directories = '{sockets}'\n")
+    return sockets
+
+
+def answers(url: str) -> bool:
+    """Whether the server at `url` takes a connection."""
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False

@@ -5,13 +5,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from posada_bench.servers import ServerFailed, free_port
+from posada_bench.servers import ServerFailed, free_port, stop, wait_ready
 
 
 @dataclass(frozen=True)
@@ -51,18 +50,14 @@ def run_redis(*, folder: Path, timeout_s: float = 20) -> Iterator[Redis]:
     # The system's redis-server, with arguments built here.
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     try:
-        deadline = time.monotonic() + timeout_s
-        while not ping(port):
-            if process.poll() is not None:
-                raise ServerFailed(f"redis-server exited ({process.returncode}), see {folder}")
-            if time.monotonic() > deadline:
-                raise ServerFailed(f"redis-server not ready after {timeout_s:.0f} s")
-            time.sleep(0.1)
+        wait_ready(
+            lambda: ping(port),
+            process=process,
+            name="redis-server",
+            log=folder / "redis.log",
+            timeout_s=timeout_s,
+            interval_s=0.1,
+        )
         yield Redis(url=f"redis://127.0.0.1:{port}/0", port=port, pid=process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout_s=20)

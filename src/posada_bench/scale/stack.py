@@ -18,13 +18,10 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from posada_bench.dataset import bench_database
 from posada_bench.hotels import Hotel, Stay
@@ -33,7 +30,7 @@ from posada_bench.scale.nginx import run_nginx
 from posada_bench.scale.pgbouncer import run_pgbouncer
 from posada_bench.scale.postgres import run_postgres
 from posada_bench.scale.redis import run_redis
-from posada_bench.servers import ServerFailed, fake_llm, free_port
+from posada_bench.servers import ServerFailed, answers, fake_llm, free_port, wait_ready
 
 Say = Callable[[str], None]
 
@@ -103,19 +100,16 @@ class Stack:
     def wait_ready(self, name: str, *, timeout_s: float = 180) -> None:
         """Wait until replica `name` answers /readyz with 200."""
         replica = self.replica(name)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if replica.process is None or replica.process.poll() is not None:
-                tail = replica.log.read_text("utf-8", errors="replace")[-2000:]
-                raise ServerFailed(f"replica {name} exited:\n{tail}")
-            try:
-                if httpx.get(f"{replica.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise ServerFailed(f"replica {name} not ready after {timeout_s:.0f} s")
-            time.sleep(0.3)
+        if replica.process is None:
+            raise ServerFailed(f"replica {name} was never started")
+        wait_ready(
+            lambda: answers(f"{replica.url}/readyz", below=201),
+            process=replica.process,
+            name=f"replica {name}",
+            log=replica.log,
+            timeout_s=timeout_s,
+            interval_s=0.3,
+        )
 
     def start_replica(self, name: str, *, env: dict[str, str] | None = None) -> None:
         """Start replica `name` again on the same port (the common environment, `env` over
