@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +14,16 @@ from rich.table import Table
 
 from posada.cli._common import console
 from posada.core.errors import PosadaError
+from posada_bench.commands._common import (
+    CORPUS,
+    REWORDINGS,
+    CorpusOption,
+    JsonOption,
+    RewordingsOption,
+    cell,
+    real_sources,
+    write_results,
+)
 from posada_bench.runner import PACE, BenchOptions, Profile, run_bench
 
 out = Console()  # the report goes to stdout; progress and errors to stderr
@@ -57,27 +66,18 @@ def bench(
     warm_sessions: Annotated[
         int, typer.Option(min=0, help="sessions of earlier traffic to warm the caches with")
     ] = 0,
-    as_json: Annotated[Path | None, typer.Option("--json", help="write the results here")] = None,
+    as_json: JsonOption = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(help="where the run keeps its database and logs (default ./.posada/bench)"),
     ] = None,
-    corpus: Annotated[
-        Path, typer.Option(help="real hotels' documents, for fresh rewordings")
-    ] = Path("../shared/corpus"),
-    rewordings: Annotated[
-        Path, typer.Option(help="labelled set over the corpus (its test half is asked)")
-    ] = Path("bench/labels/real"),
+    corpus: CorpusOption = CORPUS,
+    rewordings: RewordingsOption = REWORDINGS,
 ) -> None:
     """Run posada against the simulated LLM with the optimized and/or baseline profile."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     profiles: tuple[Profile, ...] = ("baseline", "optimized") if profile == "both" else (profile,)
-    real = corpus.is_dir() and rewordings.is_dir()
-    if not real:
-        console.print(
-            f"[yellow]no fresh rewordings:[/yellow] {corpus} or {rewordings} is missing; "
-            "only the workload's own wordings are asked"
-        )
+    real = real_sources(corpus, rewordings, console=console)
     options = BenchOptions(
         profiles=profiles,
         guests=guests,
@@ -92,21 +92,16 @@ def bench(
         warm_sessions=warm_sessions,
         workers=workers,
         data_dir=data_dir,
-        corpus=corpus if real else None,
-        rewordings=rewordings if real else None,
+        corpus=real[0] if real else None,
+        rewordings=real[1] if real else None,
     )
     try:
         results = asyncio.run(run_bench(options, say=lambda line: console.print(line)))
     except PosadaError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
-    if as_json is not None:
-        as_json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    write_results(as_json, results)
     print_results(results)
-
-
-def _cell(value: Any, pattern: str) -> str:
-    return "—" if value is None else pattern.format(value)
 
 
 def print_results(results: dict[str, Any]) -> None:
@@ -120,9 +115,9 @@ def print_results(results: dict[str, Any]) -> None:
     if ratios:
         table.add_column("optimized / baseline", justify="right")
     for label, key, pattern in ROWS:
-        cells = [_cell(profiles[name].get(key), pattern) for name in profiles]
+        cells = [cell(profiles[name].get(key), pattern) for name in profiles]
         if ratios:
-            cells.append(_cell(ratios.get(key), "{:.3f}×"))
+            cells.append(cell(ratios.get(key), "{:.3f}×"))
         table.add_row(label, *cells)
     out.print(table)
     workload = results.get("workload", {})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from posada.cli._common import console
 from posada.core.errors import ConfigurationError, InvalidInput, PosadaError
+from posada_bench.commands._common import JsonOption, write_results
 from posada_bench.loadtest import parse_duration, run_loadtest
 
 out = Console()  # the report goes to stdout; progress and errors to stderr
@@ -29,7 +29,7 @@ def loadtest(
         typer.Option(help="a running posada on loopback (default: start one of its own)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="the guests' seed")] = 42,
-    as_json: Annotated[Path | None, typer.Option("--json", help="write the results here")] = None,
+    as_json: JsonOption = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -57,8 +57,7 @@ def loadtest(
     except PosadaError as exc:
         console.print(f"[red]error:[/red] {exc.message}", highlight=False)
         raise typer.Exit(1) from exc
-    if as_json is not None:
-        as_json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    write_results(as_json, results)
     figures = results["loadtest"]
     print_results(figures)
     if figures["failures"]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +14,16 @@ from rich.table import Table
 
 from posada.cli._common import console
 from posada.core.errors import PosadaError
+from posada_bench.commands._common import (
+    CORPUS,
+    REWORDINGS,
+    CorpusOption,
+    JsonOption,
+    RewordingsOption,
+    cell,
+    real_sources,
+    write_results,
+)
 from posada_bench.scale.run import ScaleOptions, run_scaletest
 
 # The report goes to stdout (wide enough for its table when piped); progress to stderr.
@@ -40,26 +49,17 @@ def scaletest(
         int, typer.Option(min=1, help="PgBouncer's server connections (default_pool_size)")
     ] = 20,
     proofs: Annotated[bool, typer.Option(help="run the cross-replica proofs")] = True,
-    as_json: Annotated[Path | None, typer.Option("--json", help="write the results here")] = None,
+    as_json: JsonOption = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(help="where the run keeps its servers' files (default ./.posada/scaletest)"),
     ] = None,
-    corpus: Annotated[
-        Path, typer.Option(help="real hotels' documents, for fresh rewordings")
-    ] = Path("../shared/corpus"),
-    rewordings: Annotated[
-        Path, typer.Option(help="labelled set over the corpus (its test half is asked)")
-    ] = Path("bench/labels/real"),
+    corpus: CorpusOption = CORPUS,
+    rewordings: RewordingsOption = REWORDINGS,
 ) -> None:
     """Three replicas behind nginx, PgBouncer, Redis: the proofs, then 300 guests, then one."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    real = corpus.is_dir() and rewordings.is_dir()
-    if not real:
-        console.print(
-            f"[yellow]no fresh rewordings:[/yellow] {corpus} or {rewordings} is missing; "
-            "only the workload's own wordings are asked"
-        )
+    real = real_sources(corpus, rewordings, console=console)
     options = ScaleOptions(
         guests=guests,
         duration_s=duration,
@@ -74,24 +74,18 @@ def scaletest(
         pool_size=pool_size,
         proofs=proofs,
         data_dir=data_dir,
-        corpus=corpus if real else None,
-        rewordings=rewordings if real else None,
+        corpus=real[0] if real else None,
+        rewordings=real[1] if real else None,
     )
     try:
         results = asyncio.run(run_scaletest(options, say=lambda line: console.print(line)))
     except PosadaError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
-    if as_json is not None:
-        as_json.parent.mkdir(parents=True, exist_ok=True)
-        as_json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    write_results(as_json, results)
     print_results(results)
     if not results["passed"]:
         raise typer.Exit(1)
-
-
-def _cell(value: Any, pattern: str) -> str:
-    return "—" if value is None else pattern.format(value)
 
 
 def _pair(summary: dict[str, Any] | None) -> str:
@@ -111,14 +105,14 @@ def phase_rows(label: str, phase: dict[str, Any]) -> list[list[str]]:
             [
                 label,
                 name,
-                _cell(fig.get("throughput_qps"), "{:.1f}"),
-                _cell(fig.get("p50_ms"), "{:,.0f}"),
-                _cell(fig.get("p95_ms"), "{:,.0f}"),
-                _cell(fig.get("p99_ms"), "{:,.0f}"),
-                _cell(fig.get("errors"), "{:,}"),
+                cell(fig.get("throughput_qps"), "{:.1f}"),
+                cell(fig.get("p50_ms"), "{:,.0f}"),
+                cell(fig.get("p95_ms"), "{:,.0f}"),
+                cell(fig.get("p99_ms"), "{:,.0f}"),
+                cell(fig.get("errors"), "{:,}"),
                 _pair(connections.get(f"{name}_in_use")),
-                _cell(fig.get("answer_cache_hit_rate"), "{:.1%}"),
-                _cell(fig.get("reuse_rate"), "{:.1%}"),
+                cell(fig.get("answer_cache_hit_rate"), "{:.1%}"),
+                cell(fig.get("reuse_rate"), "{:.1%}"),
             ]
         )
     whole = phase["overall"]
@@ -126,14 +120,14 @@ def phase_rows(label: str, phase: dict[str, Any]) -> list[list[str]]:
         [
             label,
             "all (client)",
-            _cell(whole.get("throughput_qps"), "{:.1f}"),
-            _cell(whole.get("p50_ms"), "{:,.0f}"),
-            _cell(whole.get("p95_ms"), "{:,.0f}"),
-            _cell(whole.get("p99_ms"), "{:,.0f}"),
-            _cell(whole.get("errors"), "{:,}"),
+            cell(whole.get("throughput_qps"), "{:.1f}"),
+            cell(whole.get("p50_ms"), "{:,.0f}"),
+            cell(whole.get("p95_ms"), "{:,.0f}"),
+            cell(whole.get("p99_ms"), "{:,.0f}"),
+            cell(whole.get("errors"), "{:,}"),
             _pair(connections.get("sv_active")),
-            _cell(whole.get("answer_cache_hit_rate"), "{:.1%}"),
-            _cell(whole.get("reuse_rate_repeated"), "{:.1%}"),
+            cell(whole.get("answer_cache_hit_rate"), "{:.1%}"),
+            cell(whole.get("reuse_rate_repeated"), "{:.1%}"),
         ]
     )
     return rows
@@ -173,13 +167,13 @@ def _print_phase_notes(phase: dict[str, Any]) -> None:
     c, pooled, whole = phase.get("connections", {}), phase.get("pgbouncer", {}), phase["overall"]
     out.print(
         f"{label}: PgBouncer server connections in use {_pair(c.get('sv_active'))}, "
-        f"clients waiting (max) {_cell((c.get('cl_waiting') or {}).get('max'), '{:.0f}')}, "
+        f"clients waiting (max) {cell((c.get('cl_waiting') or {}).get('max'), '{:.0f}')}, "
         f"PostgreSQL sessions {_pair(c.get('server_sessions'))}, "
-        f"{_cell(pooled.get('transactions_per_s'), '{:,.0f}')} transactions/s, wait "
-        f"{_cell(pooled.get('wait_us_per_transaction'), '{:,.0f}')} µs/transaction; "
+        f"{cell(pooled.get('transactions_per_s'), '{:,.0f}')} transactions/s, wait "
+        f"{cell(pooled.get('wait_us_per_transaction'), '{:,.0f}')} µs/transaction; "
         f"{whole.get('questions', 0):,} questions, TTFB P50 (streamed) "
-        f"{_cell(whole.get('ttfb_p50_ms'), '{:,.0f}')} ms, fresh rewordings reused "
-        f"{_cell(whole.get('reuse_rate_fresh'), '{:.1%}')} of {whole.get('fresh_questions', 0)}",
+        f"{cell(whole.get('ttfb_p50_ms'), '{:,.0f}')} ms, fresh rewordings reused "
+        f"{cell(whole.get('reuse_rate_fresh'), '{:.1%}')} of {whole.get('fresh_questions', 0)}",
         highlight=False,
     )
     cores = phase.get("cpu_cores", {})
