@@ -11,6 +11,7 @@ import pytest
 from posada.limits.buckets import Limit
 from posada_bench.driver import Drive, Sample
 from posada_bench.hotels import Stay
+from posada_bench.scale.figures import parse_metrics
 from posada_bench.scale.proofs import pick_stays
 from posada_bench.scale.proofs_kill import judge_round, nginx_view, tagged, tally
 from posada_bench.scale.proofs_limits import judge
@@ -116,12 +117,14 @@ def test_limits_of_reads_the_replicas_environment_over_the_defaults() -> None:
 
 
 def test_total_adds_the_samples_whose_labels_match() -> None:
-    samples = {
-        "posada_cache_outcomes_total{layer=exact,outcome=hit}": 2.0,
-        "posada_cache_outcomes_total{layer=exact,outcome=miss}": 1.0,
-        "posada_cache_outcomes_total{layer=semantic,outcome=hit}": 4.0,
-        "posada_llm_calls_total{}": 3.0,
-    }
+    samples = parse_metrics(
+        "# TYPE posada_cache_outcomes counter\n"
+        'posada_cache_outcomes_total{layer="exact",outcome="hit"} 2.0\n'
+        'posada_cache_outcomes_total{layer="exact",outcome="miss"} 1.0\n'
+        'posada_cache_outcomes_total{layer="semantic",outcome="hit"} 4.0\n'
+        "# TYPE posada_llm_calls counter\n"
+        "posada_llm_calls_total 3.0\n"
+    )
     assert total(samples, "posada_cache_outcomes_total", outcome="hit") == 6
     assert total(samples, "posada_cache_outcomes_total", layer="exact", outcome="hit") == 2
     assert total(samples, "posada_llm_calls_total") == 3

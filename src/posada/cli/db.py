@@ -66,7 +66,7 @@ def _planning_url(settings: Settings) -> tuple[str, str | None]:
     On the embedded server a migration would first create posada's database: the dry run
     does not, and reads the server's own (empty of posada's tables) in its place.
     """
-    if settings.database_url is not None or settings.database_direct_url is not None:
+    if settings.database_url is not None:  # the direct URL counts only beside it
         return resolve_direct_url(settings), None
     admin = start_embedded(settings.data_dir)
     name = settings.database_name

@@ -45,13 +45,12 @@ def bar_document(hour: str) -> bytes:
 
 
 async def replica_counters(run: ScaleRun) -> dict[str, dict[str, float]]:
-    """Each replica's answer-cache and LLM counters, from its /metrics, and whatever it
-    reports of the knowledge versions it knows (`posada_knowledge*`, where exposed)."""
+    """Each replica's answer-cache and LLM counters, and the knowledge changes it heard
+    of, from its /metrics."""
     found = {}
     for replica in run.stack.replicas:
         samples = await scrape(replica.url)
-        knowledge = {k: v for k, v in samples.items() if k.startswith("posada_knowledge")}
-        found[replica.name] = knowledge | {
+        found[replica.name] = {
             "exact_hit": total(
                 samples, "posada_cache_outcomes_total", layer="exact", outcome="hit"
             ),

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import psycopg
-from prometheus_client.parser import text_string_to_metric_families
 
 from posada.core.config import Settings
 from posada.limits.buckets import Limit, LocalBuckets
 from posada.staff.accounts import Role, add_member
 from posada_bench import sse
 from posada_bench.hotels import Stay
+from posada_bench.scale.figures import Parsed, parse_metrics
 from posada_bench.sse import Event
 
 Say = Callable[[str], None]
@@ -103,27 +103,16 @@ async def staff_headers(http: httpx.AsyncClient, *, tenant: str, email: str) -> 
     return {"Cookie": f"posada_staff={cookie}", "X-CSRF-Token": response.json()["csrf_token"]}
 
 
-async def scrape(url: str) -> dict[str, float]:
-    """One replica's counters from /metrics: 'name{label=value,...}' -> value."""
+async def scrape(url: str) -> Parsed:
+    """One replica's /metrics, parsed (`figures.parse_metrics`)."""
     async with client(url) as http:
-        text = (await http.get("/metrics")).text
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            found[f"{sample.name}{{{labels}}}"] = float(sample.value)
-    return found
+        return parse_metrics((await http.get("/metrics")).text)
 
 
-def total(samples: Mapping[str, float], name: str, **labels: str) -> float:
+def total(parsed: Parsed, name: str, **labels: str) -> float:
     """The sum of `name`'s samples whose labels hold `labels`."""
-    wanted = [f"{k}={v}" for k, v in labels.items()]
-    return sum(
-        value
-        for key, value in samples.items()
-        if key.split("{", 1)[0] == name
-        and all(w in key.split("{", 1)[1][:-1].split(",") for w in wanted)
-    )
+    wanted = labels.items()
+    return sum(value for key, value in parsed.get(name, {}).items() if wanted <= dict(key).items())
 
 
 async def upstream_calls(llm_url: str) -> int:
